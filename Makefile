@@ -1,0 +1,30 @@
+# Two commands do everything on a fresh machine (Debian/Ubuntu with python3):
+#   make demo   set up a virtualenv with the device runtime and run the shipped models on a built-in photo
+#   make test   set up the full dev environment and run the linter and the test suite
+VENV ?= .venv
+PYTHON ?= python3
+PIP := $(VENV)/bin/pip
+
+.PHONY: demo test setup-device setup-dev
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+$(VENV)/.device: pyproject.toml | $(VENV)/bin/python
+	$(PIP) install -q -e '.[device,plots]'
+	touch $@
+
+$(VENV)/.dev: pyproject.toml | $(VENV)/bin/python
+	$(PIP) install -q -e '.[dev]'
+	touch $@ $(VENV)/.device
+
+setup-device: $(VENV)/.device
+setup-dev: $(VENV)/.dev
+
+demo: setup-device
+	$(VENV)/bin/edgeemo demo
+
+test: setup-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pytest -q

@@ -1,0 +1,335 @@
+"""``edgeemo bench``: accuracy, per-class metrics, latency, size and memory of face models.
+
+Every model is opened through ``open_model`` (manifest and sha256 checked) and scored on
+the same faces, preprocessed with the preprocessing from its own manifest. Only LiteRT /
+tflite-runtime and onnxruntime are imported for .tflite / .onnx models; TensorFlow is
+imported only when a .keras model is benchmarked. Rendering (table, plots, JSON) lives in
+``edgeemo.report``.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeemo import __version__
+from edgeemo.errors import EdgeemoError
+from edgeemo.face import FacePreprocessing, preprocess_face, preprocess_faces
+from edgeemo.face_datasets import FaceDataset, load_faces
+from edgeemo.labels import EMOTIONS
+from edgeemo.metrics import classification_report
+from edgeemo.predict import FaceModel, open_face_model
+from edgeemo.runtime import quantize
+
+PEAK_RSS_LABEL = {
+    "model": "process peak RSS while this model ran (reset before it; includes Python, faces)",
+    "process": "process peak RSS since start (not resettable per model; includes earlier ones)",
+}
+
+
+@dataclass
+class ModelResult:
+    """The measurements of one model. ``to_dict`` is its entry in the JSON report."""
+
+    model: str
+    path: str
+    format: str
+    backend: str
+    quantization: str
+    threads: int
+    n: int
+    accuracy: float
+    macro_f1: float
+    uar: float
+    per_class: dict[str, dict[str, float | int]]
+    confusion_matrix: list[list[int]]
+    latency_ms: dict[str, float]
+    throughput_per_s: float
+    batch_throughput_per_s: float
+    invoke_raw_ms: dict[str, float]
+    invoke_overhead_ratio: float
+    preprocess_ms: float
+    size_bytes: int
+    peak_rss_mb: float | None
+    peak_rss_scope: str | None
+    baseline_rss_mb: float | None
+    manifest_metrics: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class BenchReport:
+    """The whole benchmark: machine, data, and one ModelResult per model."""
+
+    data: dict[str, Any]
+    models: list[ModelResult]
+    machine: dict[str, Any] = field(default_factory=lambda: machine_info())
+    date: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "edgeemo_version": __version__,
+            "date": self.date,
+            "machine": self.machine,
+            "data": self.data,
+            "n": self.data["n"],
+            "tensorflow_imported": "tensorflow" in sys.modules,
+            "models": [m.to_dict() for m in self.models],
+        }
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _cpu_model() -> str:
+    try:
+        text = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return platform.processor() or platform.machine()
+    found: dict[str, str] = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        found.setdefault(key.strip(), value.strip())
+    # x86: "model name"; Raspberry Pi / arm64: "Model" (board) or "Hardware"
+    for key in ("model name", "Model", "Hardware", "cpu model", "Processor"):
+        if found.get(key):
+            return found[key]
+    return platform.processor() or platform.machine()
+
+
+def machine_info() -> dict[str, Any]:
+    """Platform, CPU model, cores, Python, and versions of the runtimes that were imported."""
+    runtimes = {}
+    for module in ("ai_edge_litert", "tflite_runtime", "onnxruntime", "keras", "tensorflow"):
+        mod = sys.modules.get(module)
+        if mod is not None:
+            runtimes[module] = getattr(mod, "__version__", "unknown")
+    return {
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count(),
+        "available_cores": available_cores(),
+        "python": platform.python_version(),
+        "runtimes": runtimes,
+    }
+
+
+def _status_mb(key: str) -> float | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) / 1024.0  # kB
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def reset_peak_rss() -> bool:
+    """Reset the kernel's peak-RSS mark (VmHWM) of this process; False where not possible."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def peak_rss_mb() -> float | None:
+    """Peak resident memory of this process in MiB: VmHWM on Linux, ru_maxrss elsewhere."""
+    peak = _status_mb("VmHWM")
+    if peak is not None:
+        return peak
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return maxrss / (1024.0 * 1024.0) if sys.platform == "darwin" else maxrss / 1024.0
+
+
+def _percentiles(ms: np.ndarray) -> dict[str, float]:
+    p50, p90, p99 = np.percentile(ms, [50, 90, 99])
+    return {"p50": float(p50), "p90": float(p90), "p99": float(p99), "mean": float(ms.mean())}
+
+
+def time_latency(model: FaceModel, x1: np.ndarray, runs: int, warmup: int) -> tuple[np.ndarray, np.ndarray]:
+    """Batch-1 latency in ms of ``predict`` and of the bare ``invoke_raw``, interleaved.
+
+    Interleaving the two keeps their ratio fair when other processes load the CPU.
+    """
+    runner = model.runner
+    raw_in = quantize(x1, runner.input)
+    for _ in range(warmup):
+        runner.predict(x1)
+        runner.invoke_raw(raw_in)
+    predict_ms = np.empty(runs)
+    raw_ms = np.empty(runs)
+    clock = time.perf_counter
+    for i in range(runs):
+        t0 = clock()
+        runner.predict(x1)
+        t1 = clock()
+        runner.invoke_raw(raw_in)
+        t2 = clock()
+        predict_ms[i], raw_ms[i] = (t1 - t0) * 1e3, (t2 - t1) * 1e3
+    return predict_ms, raw_ms
+
+
+def time_preprocess(image: np.ndarray, spec: FacePreprocessing, repeats: int = 50) -> float:
+    """Median ms of the core preprocessing of one raw face."""
+    ms = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        preprocess_face(image, spec)
+        ms.append((time.perf_counter() - t0) * 1e3)
+    return float(np.median(ms))
+
+
+def bench_model(
+    model: FaceModel,
+    label: str,
+    x: np.ndarray,
+    y: np.ndarray,
+    threads: int,
+    runs: int = 200,
+    warmup: int = 20,
+    batch_size: int = 64,
+    preprocess_ms: float = 0.0,
+) -> ModelResult:
+    """Score an opened model on preprocessed faces ``x`` (``y``: EMOTIONS indices), then time it."""
+    model.predict(x[:batch_size], batch_size=batch_size)  # warm-up: allocation, caches
+    t0 = time.perf_counter()
+    probs = model.predict(x, batch_size=batch_size)
+    batch_seconds = time.perf_counter() - t0
+    if probs.shape != (len(x), len(model.labels)):
+        raise EdgeemoError(
+            f"model returned shape {probs.shape}, expected {(len(x), len(model.labels))}",
+            model.path,
+        )
+    y_pred = model.canonical_index[probs.argmax(axis=1)]
+    report = classification_report(y, y_pred, EMOTIONS)
+    predict_ms, raw_ms = time_latency(model, x[:1], runs, warmup)
+    latency = _percentiles(predict_ms)
+    raw = _percentiles(raw_ms)
+    manifest = model.runner.manifest
+    return ModelResult(
+        model=label,
+        path=str(model.path),
+        format=model.format,
+        backend=model.runner.backend,
+        quantization=model.quantization,
+        threads=threads,
+        n=report["n"],
+        accuracy=report["accuracy"],
+        macro_f1=report["macro_f1"],
+        uar=report["uar"],
+        per_class=report["per_class"],
+        confusion_matrix=report["confusion_matrix"],
+        latency_ms=latency,
+        throughput_per_s=1e3 / latency["mean"] if latency["mean"] > 0 else 0.0,
+        batch_throughput_per_s=len(x) / batch_seconds if batch_seconds > 0 else 0.0,
+        invoke_raw_ms=raw,
+        invoke_overhead_ratio=latency["p50"] / raw["p50"] if raw["p50"] > 0 else float("nan"),
+        preprocess_ms=preprocess_ms,
+        size_bytes=model.path.stat().st_size,
+        peak_rss_mb=None,
+        peak_rss_scope=None,
+        baseline_rss_mb=None,
+        manifest_metrics=dict(manifest.metrics) if manifest is not None else {},
+        notes=list(model.notes),
+    )
+
+
+def model_labels(models: Sequence[FaceModel]) -> list[str]:
+    """Short unique labels: shipped name or file stem; on a clash file name, then folder/file."""
+    labels = [m.path.stem if Path(m.spec).is_file() else m.spec for m in models]
+    widen: list[Callable[[FaceModel], str]] = [
+        lambda m: m.path.name,
+        lambda m: f"{m.path.parent.name}/{m.path.name}",
+    ]
+    for rename in widen:
+        labels = [rename(m) if labels.count(c) > 1 else c for m, c in zip(models, labels, strict=True)]
+    return [f"{c}#{i + 1}" if labels.count(c) > 1 else c for i, c in enumerate(labels)]
+
+
+def run_bench(
+    models: Sequence[str | Path],
+    data: str | Path,
+    dataset: str = "auto",
+    split: str = "publictest",
+    runs: int = 200,
+    warmup: int = 20,
+    threads: int | None = None,
+    limit_per_class: int | None = None,
+    backend: str = "auto",
+    batch_size: int = 64,
+    progress: Callable[[str], None] | None = None,
+) -> BenchReport:
+    """Benchmark each model on one face dataset; see the module docstring."""
+    if not models:
+        raise EdgeemoError("no models given")
+    if runs < 1 or warmup < 0 or batch_size < 1:
+        raise EdgeemoError("--runs and --batch-size must be >= 1 and --warmup >= 0")
+    say = progress or (lambda _msg: None)
+    threads = threads or available_cores()
+    # Open every model once up front so a bad one fails before the (slow) data load,
+    # then close it again: each is re-opened alone below for a fair memory figure.
+    opened = [open_face_model(m, backend=backend, threads=threads) for m in models]
+    labels = model_labels(opened)
+    specs = [m.preprocessing for m in opened]
+    for m in opened:
+        for note in m.notes:
+            say(f"note: {note}")
+    del opened
+    gc.collect()
+
+    faces: FaceDataset = load_faces(data, dataset=dataset, split=split, limit_per_class=limit_per_class)
+    say(faces.summary())
+    inputs: dict[FacePreprocessing, tuple[np.ndarray, float]] = {}
+    results = []
+    for spec_in, label, spec in zip(models, labels, specs, strict=True):
+        if spec not in inputs:
+            inputs[spec] = (
+                preprocess_faces(faces.images, spec),
+                time_preprocess(faces.images[0], spec),
+            )
+        x, pre_ms = inputs[spec]
+        gc.collect()
+        scope = "model" if reset_peak_rss() else "process"
+        baseline = _status_mb("VmRSS")
+        say(f"benchmarking {label} ...")
+        model = open_face_model(spec_in, backend=backend, threads=threads)
+        result = bench_model(model, label, x, faces.labels, threads, runs, warmup, batch_size, pre_ms)
+        result.peak_rss_mb = peak_rss_mb()
+        result.peak_rss_scope = scope if result.peak_rss_mb is not None else None
+        result.baseline_rss_mb = baseline
+        results.append(result)
+        del model
+    data_info = {
+        "path": str(data),
+        "dataset": faces.name,
+        "split": split,
+        "n": len(faces),
+        "class_counts": faces.class_counts(),
+        "excluded": dict(faces.excluded),
+        "limit_per_class": limit_per_class,
+    }
+    return BenchReport(data=data_info, models=results)

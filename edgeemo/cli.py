@@ -1,0 +1,454 @@
+"""The ``edgeemo`` command line. Stage modules are imported inside commands, so
+``edgeemo bench`` / ``predict`` never import TensorFlow."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from edgeemo import __version__
+from edgeemo.errors import EdgeemoError
+
+err = Console(stderr=True)
+
+app = typer.Typer(
+    help="edgeemo: emotion recognition from faces and voices on the edge. "
+    "Train on a workstation, export int8 TFLite/ONNX, benchmark, run on a Pi or Jetson.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+# "\\[" escapes rich markup: typer renders help text as rich markup, which ate "[train]".
+train_app = typer.Typer(help="Train a model (needs the \\[train] extra: TensorFlow + Keras).", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+
+
+def clean_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn EdgeemoError into one red line and exit code 1: no traceback for user mistakes."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except EdgeemoError as exc:
+            err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            err.print("interrupted")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        print(f"edgeemo {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=version_callback, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """edgeemo command line."""
+
+
+@train_app.command("face")
+@clean_errors
+def train_face_cmd(
+    data: Annotated[
+        Path,
+        typer.Option(
+            help="FER2013 root (with train/ and publictest/), a <label>/*.jpg folder such as CK+48, or fer2013.csv."
+        ),
+    ],
+    out: Annotated[
+        Path, typer.Option(help="Run folder: config, history, curves, checkpoints, metrics. Re-run to resume.")
+    ] = Path("runs/face"),
+    arch: Annotated[str, typer.Option(help="custom-cnn (1.2M params) or mobilenetv3-small.")] = "custom-cnn",
+    dataset: Annotated[str, typer.Option(help="auto, fer2013 or ckplus.")] = "auto",
+    test_data: Annotated[
+        Path | None,
+        typer.Option(
+            help="Held-out test folder/CSV. Default: publictest/ beside train/, else a held-out part of --data."
+        ),
+    ] = None,
+    split: Annotated[
+        str, typer.Option(help="subject (no CK+ subject on both sides) or random (leaky for CK+; for comparison only).")
+    ] = "subject",
+    epochs: Annotated[int, typer.Option(help="Maximum epochs (EarlyStopping may stop sooner).")] = 40,
+    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 128,
+    lr: Annotated[float, typer.Option(help="Adam learning rate (halved on plateau).")] = 1e-3,
+    label_smoothing: Annotated[float, typer.Option(help="Label smoothing of the cross-entropy.")] = 0.1,
+    patience: Annotated[int, typer.Option(help="EarlyStopping patience in epochs (val accuracy).")] = 8,
+    class_weight: Annotated[
+        str, typer.Option(help="none, balanced, or sqrt (softened balance) class weights.")
+    ] = "sqrt",
+    rotation: Annotated[float, typer.Option(help="Augmentation: max rotation in degrees (0 = off).")] = 10.0,
+    shift: Annotated[float, typer.Option(help="Augmentation: max shift as a fraction of the size.")] = 0.1,
+    zoom: Annotated[float, typer.Option(help="Augmentation: max zoom fraction.")] = 0.1,
+    flip: Annotated[bool, typer.Option(help="Augmentation: random horizontal flip.")] = True,
+    brightness: Annotated[float, typer.Option(help="Augmentation: max brightness change (fraction of range).")] = 0.2,
+    contrast: Annotated[float, typer.Option(help="Augmentation: max contrast change.")] = 0.2,
+    noise: Annotated[float, typer.Option(help="Augmentation: Gaussian noise std in [0,1] pixel units.")] = 0.02,
+    val_fraction: Annotated[float, typer.Option(help="Fraction of the training side kept for validation.")] = 0.1,
+    test_fraction: Annotated[
+        float, typer.Option(help="Fraction held out as test when there is no separate test set.")
+    ] = 0.2,
+    limit_per_class: Annotated[
+        int | None, typer.Option(help="Use only the first N images per class (quick runs, tests).")
+    ] = None,
+    weights: Annotated[
+        Path | None, typer.Option(help="Local ImageNet weights file for mobilenetv3-small (nothing is downloaded).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed (splits, init, augmentation).")] = 0,
+    bn_momentum: Annotated[
+        float, typer.Option(help="BatchNorm moving-average momentum (0.9 for small sets like CK+).")
+    ] = 0.99,
+) -> None:
+    """Train a face emotion model (48x48 gray) and report held-out test metrics."""
+    from edgeemo.train.augment import FaceAugmentation
+    from edgeemo.train.face import train_face
+    from edgeemo.train.run import TrainSettings
+
+    train_face(
+        data,
+        out,
+        arch=arch,
+        dataset=dataset,
+        test_data=test_data,
+        split=split,
+        val_fraction=val_fraction,
+        test_fraction=test_fraction,
+        class_weight=class_weight,
+        augmentation=FaceAugmentation(rotation, shift, zoom, flip, brightness, contrast, noise),
+        settings=TrainSettings(
+            epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=lr,
+            label_smoothing=label_smoothing,
+            patience=patience,
+            seed=seed,
+        ),
+        limit_per_class=limit_per_class,
+        weights=None if weights is None else str(weights),
+        bn_momentum=bn_momentum,
+    )
+
+
+@app.command("demo")
+@clean_errors
+def demo_cmd(
+    image: Annotated[
+        Path | None, typer.Option(help="A photo with a face. Default: the Grace Hopper portrait that matplotlib ships.")
+    ] = None,
+    model: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--model", "-m", help="Shipped model name or model file; repeat for several. Default: face and face-float."
+        ),
+    ] = None,
+    threads: Annotated[int | None, typer.Option(help="Interpreter threads (default: the runtime's choice).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Run the shipped face models on a photo: no camera, microphone or dataset needed."""
+    import json
+
+    from rich.table import Table
+
+    from edgeemo.device.demo import run_demo
+
+    result = run_demo(image, tuple(model or ("face", "face-float")), threads)
+    if as_json:
+        print(json.dumps(result, indent=2))
+        return
+    table = Table(title=f"{result['image']}  (face at {result['face_box']}, {result['faces_found']} found)")
+    for col in ("model", "backend", "quant", "label", "top-3", "p50 ms"):
+        table.add_column(col)
+    for r in result["results"]:
+        top = sorted(r["probs"].items(), key=lambda kv: -kv[1])[:3]
+        table.add_row(
+            r["model"],
+            r["backend"],
+            str(r["quantization"]),
+            r["label"],
+            ", ".join(f"{k} {v:.2f}" for k, v in top),
+            f"{r['latency_ms_p50']:.2f}",
+        )
+    Console().print(table)
+
+
+@app.command("bench")
+@clean_errors
+def bench_cmd(
+    models: Annotated[
+        list[str],
+        typer.Argument(
+            help="Model files (.tflite, .onnx, .keras) or shipped names (face, face-float, "
+            "face-onnx). Each is checked against its manifest.",
+            show_default=False,
+        ),
+    ],
+    data: Annotated[
+        Path,
+        typer.Option(
+            help="Labelled faces: a FER2013 root (split picked by --split), a <label>/*.jpg "
+            "folder such as CK+48, or fer2013.csv.",
+            show_default=False,
+        ),
+    ],
+    dataset: Annotated[str, typer.Option(help="auto, fer2013 or ckplus (label names).")] = "auto",
+    split: Annotated[
+        str,
+        typer.Option(
+            help="Split folder inside a FER2013 root, or the Usage of fer2013.csv (train, publictest, privatetest)."
+        ),
+    ] = "publictest",
+    json_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--json",
+            help="Write the full report (machine, data, per-model metrics, latency, memory) to this JSON file.",
+        ),
+    ] = None,
+    plot_dir: Annotated[
+        Path | None,
+        typer.Option(help="Folder for confusion-<model>.png. Default: the folder of --json, else the current folder."),
+    ] = None,
+    plots: Annotated[bool, typer.Option(help="Write confusion PNGs (needs matplotlib).")] = True,
+    threads: Annotated[
+        int | None,
+        typer.Option(min=1, help="Interpreter threads per model. Default: the available cores."),
+    ] = None,
+    runs: Annotated[int, typer.Option(min=1, help="Timed batch-1 predictions per model (latency p50/p90/p99).")] = 200,
+    warmup: Annotated[int, typer.Option(min=0, help="Untimed batch-1 predictions first.")] = 20,
+    batch_size: Annotated[
+        int,
+        typer.Option(min=1, help="Batch of the accuracy pass (fixed-batch models use their own)."),
+    ] = 64,
+    limit_per_class: Annotated[
+        int | None, typer.Option(min=1, help="Use the first N faces of each class (quick runs).")
+    ] = None,
+    backend: Annotated[
+        str,
+        typer.Option(help="auto (by file type), litert or tflite-runtime (.tflite), onnxruntime (.onnx)."),
+    ] = "auto",
+) -> None:
+    """Compare models on labelled faces: accuracy, macro-F1, UAR, per-class P/R/F1, latency, size,
+    memory.
+
+    Every model gets the preprocessing from its own manifest. Prints the models side by
+    side, writes a confusion-matrix PNG per model and, with --json, the whole report.
+    Only LiteRT / onnxruntime are loaded, unless a .keras model is given.
+
+    Example: edgeemo bench face-float face face-onnx --data ../shared/data/fer2013
+    --json bench/fer2013.json
+    """
+    from edgeemo.bench import run_bench
+    from edgeemo.report import render_table, write_json, write_plots
+
+    report = run_bench(
+        models,
+        data,
+        dataset=dataset,
+        split=split,
+        runs=runs,
+        warmup=warmup,
+        threads=threads,
+        limit_per_class=limit_per_class,
+        backend=backend,
+        batch_size=batch_size,
+        progress=lambda msg: err.print(msg, style="dim", highlight=False),
+    )
+    render_table(report, Console())
+    if json_path is not None:
+        err.print(f"wrote {write_json(report, json_path)}", highlight=False)
+    if plots:
+        out_dir = plot_dir or (json_path.parent if json_path is not None else Path.cwd())
+        warn = lambda m: err.print(f"[yellow]warning:[/] {m}")  # noqa: E731
+        for path in write_plots(report, out_dir, warn=warn):
+            err.print(f"wrote {path}", highlight=False)
+
+
+@app.command("predict")
+@clean_errors
+def predict_cmd(
+    model: Annotated[
+        str,
+        typer.Argument(
+            help="Model file (.tflite, .onnx, .keras) or shipped name (face, face-float, face-onnx).",
+            show_default=False,
+        ),
+    ],
+    images: Annotated[
+        list[Path],
+        typer.Argument(help="Face crops (any size, gray or colour; jpg, png...).", show_default=False),
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per image (JSON lines).")] = False,
+    top: Annotated[int, typer.Option(min=1, help="How many likeliest emotions to show.")] = 3,
+    backend: Annotated[
+        str,
+        typer.Option(help="auto (by file type), litert or tflite-runtime (.tflite), onnxruntime (.onnx)."),
+    ] = "auto",
+    threads: Annotated[
+        int | None, typer.Option(min=1, help="Interpreter threads (default: the runtime's choice).")
+    ] = None,
+) -> None:
+    """Classify the emotion of face crops with a model, preprocessed as its manifest says.
+
+    Every image is read first, so one unreadable file stops the command before any
+    output. The images should be cropped faces (`edgeemo demo` finds a face in a photo).
+
+    Example: edgeemo predict face happy.jpg sad.png --json
+    """
+    import json
+
+    from rich.table import Table
+
+    from edgeemo.predict import open_face_model, predict_images
+    from edgeemo.report import print_wide
+
+    face_model = open_face_model(model, backend=backend, threads=threads)
+    for note in face_model.notes:
+        err.print(f"[yellow]note:[/] {note}", highlight=False)
+    results = predict_images(face_model, images, top=top)
+    if as_json:
+        for r in results:
+            print(json.dumps({k: r[k] for k in ("image", "label", "score", "probs")}))
+        return
+    runner = face_model.runner
+    table = Table(title=f"{face_model.spec} ({face_model.quantization}, {runner.backend})")
+    for col in ("image", "emotion", "p", f"top {top}"):
+        table.add_column(col)
+    for r in results:
+        top_text = ", ".join(f"{k} {v:.2f}" for k, v in r["top"])
+        table.add_row(r["image"], r["label"], f"{r['score']:.2f}", top_text)
+    print_wide(Console(), table)
+
+
+@app.command("export")
+@clean_errors
+def export_cmd(
+    source: Annotated[
+        Path,
+        typer.Argument(
+            help="A training run folder (uses its best.keras, config.json, split.json) or a .keras file.",
+            show_default=False,
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            help="Folder for the model files, each with its manifest <file>.json.",
+            show_default=False,
+        ),
+    ],
+    quantize: Annotated[
+        str,
+        typer.Option(
+            help="int8 (full integer, int8 input/output in TFLite), float16 (TFLite only) or "
+            "none. The float parents <name>-float.* are always written too."
+        ),
+    ] = "int8",
+    formats: Annotated[str, typer.Option("--format", help="Comma-separated formats: tflite, onnx.")] = "tflite,onnx",
+    name: Annotated[
+        str | None,
+        typer.Option(help="File name prefix (<name>-int8.tflite...). Default: the run folder's name."),
+    ] = None,
+    calib_size: Annotated[
+        int,
+        typer.Option(min=1, help="Calibration faces: a class-balanced sample of the train split."),
+    ] = 500,
+    verify_size: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Verify on about N class-stratified test faces. Default: the whole test split.",
+        ),
+    ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Keep a quantized model that loses more than --max-drop accuracy points "
+            "against its float parent (recorded as forced in its manifest).",
+        ),
+    ] = False,
+    max_drop: Annotated[
+        float, typer.Option(min=0.0, help="Accuracy gate: most points a quantized model may lose.")
+    ] = 1.0,
+    onnx_activations: Annotated[
+        str,
+        typer.Option(
+            help="ONNX activation type: uint8 (U8S8), int8 (S8S8), or auto: build both, "
+            "measure accuracy and batch-1 latency on this CPU, keep the faster one that "
+            "passes the accuracy gate."
+        ),
+    ] = "auto",
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            help="Face data. Needed for a bare .keras file (calibration from its train/, "
+            "verification from publictest/ or --verify-data); for a run it replaces the "
+            "data folder recorded in config.json (e.g. when moved)."
+        ),
+    ] = None,
+    dataset: Annotated[str, typer.Option(help="auto, fer2013 or ckplus (with --data).")] = "auto",
+    verify_data: Annotated[
+        Path | None,
+        typer.Option(help="Held-out faces for a bare .keras file (or a run's separate test set)."),
+    ] = None,
+    limit_per_class: Annotated[
+        int | None,
+        typer.Option(min=1, help="Read only the first N faces per class of --data (quick runs)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON instead of a table.")] = False,
+) -> None:
+    """Export a trained model to float + quantized TFLite/ONNX, each verified and with a manifest.
+
+    Calibrates on the run's train split and checks every quantized model against its
+    float parent on the run's held-out test split through the device runtimes. Fails
+    (and removes the file) when a quantized model loses more than --max-drop accuracy
+    points, unless --force. Needs TensorFlow, tf2onnx and onnxruntime (the export extra).
+
+    Example: edgeemo export runs/fer-custom-cnn --quantize int8 --format tflite,onnx
+    --out models/face
+    """
+    import json
+
+    from edgeemo.export.pipeline import export_run, summary_table
+
+    summary = export_run(
+        source,
+        out,
+        quantize=quantize,
+        formats=formats.split(","),
+        name=name,
+        calib_size=calib_size,
+        verify_size=verify_size,
+        force=force,
+        onnx_activations=onnx_activations,
+        data=data,
+        dataset=dataset,
+        verify_data=verify_data,
+        limit_per_class=limit_per_class,
+        max_drop=max_drop,
+        console=err,
+    )
+    if as_json:
+        print(json.dumps(summary, indent=2))
+    else:
+        Console().print(summary_table(summary))
+
+
+def run() -> None:  # pragma: no cover - console entry for `python -m edgeemo`
+    sys.exit(app())

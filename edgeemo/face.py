@@ -1,0 +1,104 @@
+"""THE face preprocessing: one function from a face crop to the model input.
+
+Training, calibration, export verification, benchmarks and the device all call
+``preprocess_face`` with the parameters stored in the model's manifest, so what a
+model sees at serve time is what it saw in training.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+
+from edgeemo.errors import EdgeemoError
+
+
+@dataclass(frozen=True)
+class FacePreprocessing:
+    """Parameters of the face preprocessing, stored in every face model's manifest.
+
+    The model input is ``gray_pixel * scale + offset`` at ``size`` x ``size`` x 1.
+    With the defaults (scale 1/255, offset 0) an int8 model quantised with scale 1/255
+    and zero point -128 receives exactly ``pixel - 128``: the input is lossless.
+    """
+
+    size: int = 48
+    scale: float = 1.0 / 255.0
+    offset: float = 0.0
+    color: str = "gray"
+    interpolation: str = "area"  # cv2.INTER_AREA when shrinking, bilinear when enlarging
+
+    def __post_init__(self) -> None:
+        # preprocess_face implements only these; anything else (e.g. from a newer manifest)
+        # must be refused, not silently served with the gray/area pipeline.
+        if self.color != "gray":
+            raise EdgeemoError(f"unsupported face preprocessing color {self.color!r} (only 'gray')")
+        if self.interpolation not in ("area", "linear"):
+            raise EdgeemoError(
+                f"unsupported face preprocessing interpolation {self.interpolation!r} (expected 'area' or 'linear')"
+            )
+        if not isinstance(self.size, int) or self.size < 1:
+            raise EdgeemoError(f"face preprocessing size must be a positive int, got {self.size!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "face", **asdict(self)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FacePreprocessing:
+        if d.get("kind", "face") != "face":
+            raise EdgeemoError(f"not a face preprocessing (kind {d.get('kind')!r})")
+        fields = {k: v for k, v in d.items() if k != "kind"}
+        unknown = set(fields) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise EdgeemoError(f"unknown face preprocessing keys {sorted(unknown)}")
+        return cls(**fields)
+
+
+DEFAULT_FACE = FacePreprocessing()
+
+
+def to_gray_uint8(image: np.ndarray) -> np.ndarray:
+    """Any decoded image (gray, gray+1 channel, BGR, BGRA; uint8/uint16/float in [0,1]) to 2-D uint8 gray."""
+    img = np.asarray(image)
+    if img.size == 0 or img.ndim not in (2, 3):
+        raise EdgeemoError(f"expected a non-empty 2-D or 3-D image array, got shape {img.shape}")
+    if img.dtype == np.uint16:
+        img = (img >> 8).astype(np.uint8)
+    elif img.dtype.kind == "f":
+        if not np.all(np.isfinite(img)):
+            raise EdgeemoError("image contains NaN or infinite values")
+        img = np.clip(img * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    elif img.dtype != np.uint8:
+        raise EdgeemoError(f"unsupported image dtype {img.dtype}")
+    if img.ndim == 3:
+        channels = img.shape[2]
+        if channels == 1:
+            img = img[:, :, 0]
+        elif channels == 3:
+            img = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+        elif channels == 4:
+            img = cv2.cvtColor(img, cv2.COLOR_BGRA2GRAY)
+        else:
+            raise EdgeemoError(f"expected 1, 3 or 4 channels, got {channels}")
+    return img
+
+
+def preprocess_face(image: np.ndarray, spec: FacePreprocessing = DEFAULT_FACE) -> np.ndarray:
+    """A face crop of any size (gray or BGR) to the float32 model input (size, size, 1)."""
+    gray = to_gray_uint8(image)
+    if gray.shape != (spec.size, spec.size):
+        shrinking = gray.shape[0] >= spec.size and gray.shape[1] >= spec.size
+        interp = cv2.INTER_AREA if (shrinking and spec.interpolation == "area") else cv2.INTER_LINEAR
+        gray = cv2.resize(gray, (spec.size, spec.size), interpolation=interp)
+    out = gray.astype(np.float32) * np.float32(spec.scale) + np.float32(spec.offset)
+    return out[:, :, None]
+
+
+def preprocess_faces(images: list[np.ndarray] | np.ndarray, spec: FacePreprocessing = DEFAULT_FACE) -> np.ndarray:
+    """Batch version of preprocess_face: (N, size, size, 1) float32."""
+    if len(images) == 0:
+        return np.zeros((0, spec.size, spec.size, 1), np.float32)
+    return np.stack([preprocess_face(im, spec) for im in images])

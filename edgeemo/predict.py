@@ -1,0 +1,141 @@
+"""Open a face model together with its preprocessing, and classify face images with it.
+
+Shared by ``edgeemo predict`` and ``edgeemo bench``: the model is opened through
+``open_model`` (manifest and sha256 checked) and its preprocessing is rebuilt from the
+manifest, so both commands feed the model exactly what it was trained on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeemo.errors import EdgeemoError
+from edgeemo.face import DEFAULT_FACE, FacePreprocessing, preprocess_faces
+from edgeemo.face_datasets import read_image
+from edgeemo.labels import EMOTIONS
+from edgeemo.runtime import Runner, open_model
+from edgeemo.shipped import resolve_model
+
+
+@dataclass
+class FaceModel:
+    """An opened face model: runner, preprocessing, labels, and notes for the user."""
+
+    spec: str  # what the user typed (path or shipped name)
+    runner: Runner
+    preprocessing: FacePreprocessing
+    labels: list[str]  # output index i means labels[i]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def path(self) -> Path:
+        return self.runner.path
+
+    @property
+    def format(self) -> str:
+        return self.runner.path.suffix.lower().lstrip(".")
+
+    @property
+    def quantization(self) -> str:
+        """The manifest's quantisation mode, else a guess from the input dtype."""
+        manifest = self.runner.manifest
+        if manifest is not None and manifest.quantization.get("mode"):
+            return str(manifest.quantization["mode"])
+        if self.format == "keras":
+            return "none"
+        dtype = self.runner.input.dtype
+        return dtype if dtype in ("int8", "uint8") else "unknown (no manifest)"
+
+    @property
+    def canonical_index(self) -> np.ndarray:
+        """Model output index -> index in EMOTIONS (for scoring against dataset labels)."""
+        return np.array([EMOTIONS.index(label) for label in self.labels], np.int64)
+
+    def predict(self, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
+        """Probabilities of preprocessed inputs, in batches the model takes (pads a fixed batch)."""
+        fixed = self.runner.input.shape[0]
+        step = fixed if fixed is not None else max(1, batch_size)
+        out = []
+        for start in range(0, len(x), step):
+            chunk = x[start : start + step]
+            n = len(chunk)
+            if n < step and len(x) > step:  # pad the last batch: no re-allocation for it
+                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], step - n, axis=0)])
+            elif fixed is not None and n < fixed:
+                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], fixed - n, axis=0)])
+            out.append(self.runner.predict(chunk)[:n])
+        if not out:
+            return np.zeros((0, len(self.labels)), np.float32)
+        return np.concatenate(out).astype(np.float32, copy=False)
+
+
+def open_face_model(spec: str | Path, backend: str = "auto", threads: int | None = None) -> FaceModel:
+    """Open a face model by path or shipped name, with the preprocessing from its manifest.
+
+    A model without a manifest is accepted only if its input is the default (48, 48, 1):
+    the default FacePreprocessing and the canonical labels are then assumed (and noted).
+    """
+    path = resolve_model(spec)
+    runner = open_model(path, backend=backend, threads=threads)
+    per_sample = tuple(runner.input.shape[1:])
+    notes: list[str] = []
+    manifest = runner.manifest
+    if manifest is None:
+        default_shape = (DEFAULT_FACE.size, DEFAULT_FACE.size, 1)
+        if per_sample != default_shape:
+            raise EdgeemoError(
+                f"model has no manifest ({path.name}.json) and its input {per_sample} is not the "
+                f"default face input {default_shape}: cannot tell how to preprocess; "
+                "export it with `edgeemo export` to write a manifest",
+                path,
+            )
+        preprocessing, labels = DEFAULT_FACE, list(EMOTIONS)
+        notes.append(f"{path}: no manifest; assuming the default 48x48 gray face preprocessing and labels")
+    else:
+        if manifest.task != "face":
+            raise EdgeemoError(f"is a {manifest.task!r} model; this command takes face models", path)
+        try:
+            preprocessing = FacePreprocessing.from_dict(manifest.preprocessing)
+        except (EdgeemoError, TypeError) as exc:
+            raise EdgeemoError(f"manifest preprocessing is invalid ({exc})", path) from None
+        labels = list(manifest.labels)
+        expected = (preprocessing.size, preprocessing.size, 1)
+        if per_sample != expected:
+            raise EdgeemoError(
+                f"unexpected input shape {per_sample}: its manifest preprocessing makes {expected}",
+                path,
+            )
+    unknown = [label for label in labels if label not in EMOTIONS]
+    if unknown:
+        raise EdgeemoError(f"labels {unknown} are not canonical emotions {list(EMOTIONS)}", path)
+    classes = runner.output.shape[-1] if runner.output.shape else None
+    if classes is not None and classes != len(labels):
+        raise EdgeemoError(f"model has {classes} outputs but {len(labels)} labels", path)
+    return FaceModel(str(spec), runner, preprocessing, labels, notes)
+
+
+def predict_images(model: FaceModel, images: Sequence[str | Path], top: int = 3) -> list[dict[str, Any]]:
+    """Classify face image files; every file is decoded first, so a bad one fails before any output.
+
+    Returns one dict per image: image, label, score, top [(label, p)...], probs {label: p}.
+    """
+    faces = [read_image(Path(p)) for p in images]
+    probs = model.predict(preprocess_faces(faces, model.preprocessing))
+    results = []
+    for path, p in zip(images, probs, strict=True):
+        order = np.argsort(-p)
+        results.append(
+            {
+                "image": str(path),
+                "label": model.labels[int(order[0])],
+                "score": float(p[order[0]]),
+                "top": [(model.labels[int(i)], float(p[i])) for i in order[: max(1, top)]],
+                "probs": {label: float(v) for label, v in zip(model.labels, p, strict=True)},
+            }
+        )
+    return results

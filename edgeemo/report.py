@@ -1,0 +1,203 @@
+"""Rendering of an ``edgeemo bench`` report: rich table, JSON file, confusion-matrix PNGs.
+
+matplotlib is imported lazily and only for the plots; without it the plots are skipped
+with one warning.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from edgeemo.bench import PEAK_RSS_LABEL, BenchReport, ModelResult
+from edgeemo.labels import EMOTIONS
+
+_VARIANT = re.compile(r"([-_.](int8|uint8|float16|float32|float|fp16|fp32|f32|quant|q8|tflite|onnx|keras))+$")
+
+
+def family(label: str) -> str:
+    """The model family of a label: ``face-int8.onnx`` and ``face-float`` are both ``face``."""
+    return _VARIANT.sub("", label) or label
+
+
+_FORMAT_RANK = {"keras": 0, "tflite": 1, "onnx": 2}
+_QUANT_RANK = {"none": 0, "float32": 0, "float16": 1, "dynamic": 2, "int8": 3}
+
+
+def ordered(results: list[ModelResult]) -> list[ModelResult]:
+    """One family's models side by side (keras, then per format float before int8), families
+    in input order."""
+    first: dict[str, int] = {}
+    for i, r in enumerate(results):
+        first.setdefault(family(r.model), i)
+    return sorted(
+        results,
+        key=lambda r: (
+            first[family(r.model)],
+            _FORMAT_RANK.get(r.format, 9),
+            _QUANT_RANK.get(r.quantization, 9),
+        ),
+    )
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.2f} MB" if n >= 1e6 else f"{n / 1e3:.1f} kB"
+
+
+def _num(v: float | None, fmt: str = "{:.2f}") -> str:
+    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else fmt.format(v)
+
+
+def render_table(report: BenchReport, console: Console) -> None:
+    """Print the models side by side: one column per model, one row per measurement."""
+    results = ordered(report.models)
+    data = report.data
+    rss = PEAK_RSS_LABEL.get(results[0].peak_rss_scope or "", "not available on this platform")
+    table = Table(
+        title=f"edgeemo bench: {data['dataset']} {data['split']}, {data['n']} faces, {report.machine['cpu']}",
+        caption="Latency: batch 1 after warm-up, perf_counter around Runner.predict. "
+        "Overhead: p50 predict / p50 bare invoke_raw. P/R/F1: precision/recall/F1. "
+        f"Peak RSS: {rss}.",
+        caption_justify="left",
+    )
+    table.add_column("", style="bold", no_wrap=True)
+    for r in results:
+        table.add_column(r.model, justify="right", no_wrap=True)
+
+    def row(name: str, get: Callable[[ModelResult], str]) -> None:
+        table.add_row(name, *(get(r) for r in results))
+
+    row("format", lambda r: r.format)
+    row("quantization", lambda r: r.quantization)
+    row("backend", lambda r: r.backend)
+    row("threads", lambda r: str(r.threads))
+    row("faces (n)", lambda r: str(r.n))
+    table.add_section()
+    best = max(r.accuracy for r in results)
+    row(
+        "accuracy",
+        lambda r: ("[green]" if r.accuracy == best and len(results) > 1 else "") + f"{r.accuracy:.2%}",
+    )
+    row("macro-F1", lambda r: f"{r.macro_f1:.3f}")
+    row("UAR (mean recall)", lambda r: f"{r.uar:.3f}")
+    if any("accuracy" in r.manifest_metrics for r in results):
+        row("accuracy at export", lambda r: _num(r.manifest_metrics.get("accuracy"), "{:.2%}"))
+    table.add_section()
+    row("per class (support)", lambda r: "P / R / F1")
+    for label in EMOTIONS:
+        support = results[0].per_class.get(label, {}).get("support", 0)
+        row(
+            f"  {label} ({support})",
+            lambda r, k=label: " / ".join(f"{r.per_class[k][m]:.2f}" for m in ("precision", "recall", "f1")),
+        )
+    table.add_section()
+    row("latency p50 (ms)", lambda r: f"{r.latency_ms['p50']:.3f}")
+    row("latency p90 (ms)", lambda r: f"{r.latency_ms['p90']:.3f}")
+    row("latency p99 (ms)", lambda r: f"{r.latency_ms['p99']:.3f}")
+    row("throughput batch 1 (/s)", lambda r: f"{r.throughput_per_s:.0f}")
+    row("throughput batched (/s)", lambda r: f"{r.batch_throughput_per_s:.0f}")
+    row("edgeemo overhead (x)", lambda r: _num(r.invoke_overhead_ratio))
+    row("preprocess 1 face (ms)", lambda r: f"{r.preprocess_ms:.3f}")
+    table.add_section()
+    row("model size", lambda r: _size(r.size_bytes))
+    row("peak RSS (MiB)", lambda r: _num(r.peak_rss_mb, "{:.0f}"))
+    row(
+        "RSS added by it (MiB)",
+        lambda r: _num(
+            None if r.peak_rss_mb is None or r.baseline_rss_mb is None else r.peak_rss_mb - r.baseline_rss_mb,
+            "{:.0f}",
+        ),
+    )
+    print_wide(console, table)
+
+
+def print_wide(console: Console, renderable: Any) -> None:
+    """Print without squeezing into 80 columns when the output is a file or a pipe."""
+    if console.is_terminal:
+        console.print(renderable)
+        return
+    old_width = console.width
+    wide = console.measure(renderable, options=console.options.update_width(1000)).maximum
+    console.width = max(old_width, wide)
+    try:
+        console.print(renderable)
+    finally:
+        console.width = old_width
+
+
+def write_json(report: BenchReport, path: str | Path) -> Path:
+    """Write the report as JSON (NaN written as null)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(_finite(report.to_dict()), indent=2) + "\n")
+    return path
+
+
+def _finite(obj: Any) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def plot_file_name(label: str) -> str:
+    """``confusion-<label>.png`` with the label made safe for a file name."""
+    return "confusion-" + re.sub(r"[^A-Za-z0-9._-]+", "_", label).strip("_") + ".png"
+
+
+def plot_confusion(result: ModelResult, out_dir: str | Path) -> Path:
+    """Row-normalised confusion matrix with counts, as ``<out_dir>/confusion-<model>.png``."""
+    import numpy as np
+    from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
+
+    cm = np.asarray(result.confusion_matrix, dtype=np.float64)
+    rows = cm.sum(axis=1, keepdims=True)
+    norm = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
+    fig = Figure(figsize=(7.5, 6.5), dpi=120, layout="constrained")
+    ax = fig.subplots()
+    image = ax.imshow(norm, cmap="Blues", vmin=0.0, vmax=1.0)
+    fig.colorbar(image, ax=ax, label="fraction of the true class (row)")
+    ticks = range(len(EMOTIONS))
+    ax.set_xticks(ticks, EMOTIONS, rotation=35, ha="right")
+    ax.set_yticks(ticks, [f"{e} ({int(n)})" for e, n in zip(EMOTIONS, rows[:, 0], strict=True)])
+    ax.set_xlabel("predicted emotion")
+    ax.set_ylabel("true emotion (support)")
+    ax.set_title(
+        f"{result.model} ({result.quantization}, {result.backend})\n"
+        f"accuracy {result.accuracy:.1%}, macro-F1 {result.macro_f1:.3f}, n={result.n}"
+    )
+    for i in ticks:
+        for j in ticks:
+            ax.text(
+                j,
+                i,
+                f"{norm[i, j]:.2f}\n{int(cm[i, j])}" if cm[i, j] else "0",
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if norm[i, j] > 0.55 else "black",
+            )
+    out = Path(out_dir) / plot_file_name(result.model)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out)
+    return out
+
+
+def write_plots(report: BenchReport, out_dir: str | Path, warn: Callable[[str], None]) -> list[Path]:
+    """One confusion PNG per model; without matplotlib, warn once and write none."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        warn("matplotlib is not installed: no confusion-matrix plots (pip install 'edgeemo[plots]')")
+        return []
+    return [plot_confusion(r, out_dir) for r in report.models]

@@ -1,0 +1,9 @@
+"""Export stage (``edgeemo.export``): Keras model -> float/int8 TFLite and ONNX, verified.
+
+``pipeline.export_run`` orchestrates (``edgeemo export``); ``calibration`` picks the
+representative and verification faces from the run, ``tflite`` and ``onnx`` convert and
+quantise, ``verify`` compares each quantised model with its float parent and applies the
+accuracy gate.
+
+Needs the ``[export]`` extra. Imports only the core, never the train or device stages.
+"""

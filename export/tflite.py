@@ -1,0 +1,124 @@
+"""Keras 3 model -> TFLite (float32, float16, or full-integer int8).
+
+Conversion goes through a ``tf.function`` with a fixed input signature
+(``[None, H, W, C]`` float32), not ``from_keras_model``, which is unreliable with
+Keras 3. int8 is full integer: int8 weights, activations, input and output, calibrated
+on a representative dataset that went through the core preprocessing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import tensorflow as tf  # noqa: E402
+
+from edgeemo.errors import EdgeemoError  # noqa: E402
+
+MODES = ("none", "float16", "int8")
+
+# Recurrent layers: full-int8 TFLite needs the fused UnidirectionalSequenceLSTM kernels;
+# a Keras LSTM that does not lower to them stays float (or fails with BUILTINS_INT8 only).
+RECURRENT_NOTE = (
+    "model contains recurrent layers (LSTM/GRU): full-integer TFLite may not quantise them; "
+    "voice models are expected to use dynamic-range quantisation instead"
+)
+
+
+def input_spec(model: Any) -> Any:
+    """``tf.TensorSpec([None, *input shape], float32)``: the model input with a dynamic batch."""
+    shape = [None, *(int(d) for d in model.inputs[0].shape[1:])]
+    return tf.TensorSpec(shape, tf.float32, name=model.inputs[0].name.split(":")[0] or "input")
+
+
+def serving_function(model: Any) -> Any:
+    """A ``tf.function`` ``x -> model(x, training=False)`` with a dynamic-batch input signature."""
+
+    @tf.function(input_signature=[input_spec(model)])
+    def serve(x: tf.Tensor) -> tf.Tensor:
+        return model(x, training=False)
+
+    return serve
+
+
+def _converter(model: Any, workdir: str) -> Any:
+    """A TFLiteConverter for the model's serving function.
+
+    The function is written as a SavedModel endpoint through Keras' ExportArchive (which
+    tracks the Keras 3 variables so they are frozen into constants) and read back with
+    ``from_saved_model``; ``from_concrete_functions`` on a Keras 3 model leaves the weights
+    as unresolved resource variables, and ``from_keras_model`` is unreliable with Keras 3.
+    """
+    import keras
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint("serve", serving_function(model))
+    archive.write_out(workdir, verbose=False)
+    return tf.lite.TFLiteConverter.from_saved_model(workdir, signature_keys=["serve"])
+
+
+def has_recurrent_layers(model: Any) -> bool:
+    """True if the Keras model (or a nested model) holds an LSTM/GRU/RNN layer."""
+    names = {"LSTM", "GRU", "RNN", "SimpleRNN", "Bidirectional"}
+    return any(type(layer).__name__ in names for layer in model._flatten_layers(include_self=False))
+
+
+def convert_tflite(model: Any, mode: str = "none", representative: np.ndarray | None = None) -> bytes:
+    """Convert a Keras model to TFLite bytes.
+
+    ``mode``: "none" (float32), "float16" (float16 weights, float32 I/O) or "int8" (full
+    integer with int8 input/output; needs ``representative``, float32 model inputs).
+    """
+    if mode not in MODES:
+        raise EdgeemoError(f"unknown TFLite quantization {mode!r} (expected one of {', '.join(MODES)})")
+    workdir = tempfile.mkdtemp(prefix="edgeemo-tflite-")
+    try:
+        return _convert(model, mode, representative, workdir)
+    except EdgeemoError:
+        raise
+    except Exception as exc:  # the converter raises ConverterError, ValueError, RuntimeError...
+        message = " ".join(str(exc).split())[:300]
+        hint = f" ({RECURRENT_NOTE})" if has_recurrent_layers(model) else ""
+        raise EdgeemoError(f"TFLite {mode} conversion failed: {message}{hint}") from None
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _convert(model: Any, mode: str, representative: np.ndarray | None, workdir: str) -> bytes:
+    converter = _converter(model, workdir)
+    if mode == "float16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif mode == "int8":
+        if representative is None or len(representative) == 0:
+            raise EdgeemoError("int8 TFLite conversion needs a representative dataset")
+        data = np.asarray(representative, np.float32)
+
+        def samples() -> Iterator[list[np.ndarray]]:
+            for i in range(len(data)):
+                yield [data[i : i + 1]]
+
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = samples
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+    tf.get_logger().setLevel(logging.ERROR)
+    return converter.convert()
+
+
+def write_tflite(model: Any, path: str | Path, mode: str = "none", representative: np.ndarray | None = None) -> Path:
+    """Convert and write ``path``; returns the path."""
+    path = Path(path)
+    path.write_bytes(convert_tflite(model, mode, representative))
+    return path

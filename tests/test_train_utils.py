@@ -1,0 +1,41 @@
+"""Training helpers that need Keras installed (the [train] extra)."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("keras")
+
+from edgeemo.train.run import class_weights  # noqa: E402
+
+from edgeemo.errors import EdgeemoError  # noqa: E402
+
+LABELS = np.repeat(np.arange(7), [400, 40, 300, 800, 350, 200, 0])  # class 6 absent
+
+
+def test_balanced_weights_times_counts_are_equal():
+    w = class_weights(LABELS, 7, "balanced")
+    counts = np.bincount(LABELS, minlength=7)
+    products = [w[c] * counts[c] for c in range(6)]
+    np.testing.assert_allclose(products, products[0])
+    # balanced: n / (k * count) with k the number of present classes
+    assert w[1] == pytest.approx(len(LABELS) / (6 * 40))
+    assert w[1] > w[0] > w[3]  # rarer classes weigh more
+    assert w[6] == 1.0  # an absent class gets a neutral weight, not inf/0
+    assert set(w) == set(range(7))
+
+
+def test_sqrt_is_the_square_root_of_balanced():
+    balanced = class_weights(LABELS, 7, "balanced")
+    soft = class_weights(LABELS, 7, "sqrt")
+    for c in range(6):
+        assert soft[c] == pytest.approx(np.sqrt(balanced[c]))
+    assert soft[6] == 1.0
+
+
+def test_none_means_no_weights():
+    assert class_weights(LABELS, 7, "none") is None
+
+
+def test_unknown_mode_is_an_error():
+    with pytest.raises(EdgeemoError, match="inverse"):
+        class_weights(LABELS, 7, "inverse")

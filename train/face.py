@@ -1,0 +1,191 @@
+"""``edgeemo train face``: train a face emotion model on FER2013 or CK+ folders.
+
+Data flows through the core reader and THE core preprocessing (edgeemo.face), then
+through Keras augmentation layers in a tf.data pipeline (training batches only).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeemo import __version__
+from edgeemo.errors import EdgeemoError
+from edgeemo.face import FacePreprocessing, preprocess_faces
+from edgeemo.face_datasets import FaceDataset, load_faces
+from edgeemo.labels import EMOTIONS
+from edgeemo.metrics import classification_report
+from edgeemo.splits import group_split, stratified_split
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from edgeemo.train.augment import FaceAugmentation, face_augmenter  # noqa: E402
+from edgeemo.train.models import build_face_model  # noqa: E402
+from edgeemo.train.run import (  # noqa: E402
+    TrainSettings,
+    check_config,
+    class_weights,
+    console,
+    fit,
+    setup_hardware,
+)
+
+
+def resolve_splits(
+    data: Path,
+    dataset: str,
+    test_data: Path | None,
+    split: str,
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+    limit_per_class: int | None,
+) -> tuple[FaceDataset, FaceDataset, FaceDataset, dict[str, Any]]:
+    """Load the data and cut train / val / test.
+
+    Test: ``test_data`` if given, else the ``publictest/`` split beside ``train/``, else
+    a held-out part of ``data`` (whole subjects with split='subject'). Validation (for
+    checkpoints, early stopping and the LR schedule) is always cut from the training
+    side, so the test set is never used to tune anything.
+    """
+    pool = load_faces(data, dataset, split="train", limit_per_class=limit_per_class)
+    has_subjects = pool.name == "ckplus"
+    if split not in ("subject", "random"):
+        raise EdgeemoError(f"unknown split {split!r} (expected subject or random)")
+    by_subject = split == "subject" and has_subjects
+
+    def cut(ds: FaceDataset, fraction: float, salt: int) -> tuple[np.ndarray, np.ndarray]:
+        if by_subject:
+            return group_split(ds.groups, fraction, seed + salt)
+        return stratified_split(ds.labels, fraction, seed + salt)
+
+    if test_data is None and data.is_dir() and (data / "publictest").is_dir():
+        test_data = data / "publictest"
+    if test_data is not None:
+        test = load_faces(test_data, dataset, split="publictest", limit_per_class=limit_per_class)
+        test_desc = f"{test_data}"
+    else:
+        keep, hold = cut(pool, test_fraction, 0)
+        test, pool = pool.subset(hold, f"{pool.name}-test"), pool.subset(keep)
+        if by_subject:
+            how = "by subject"
+        elif has_subjects:
+            how = "random, LEAKY for CK+: frames of one subject on both sides"
+        else:
+            how = "stratified random"
+        test_desc = f"{test_fraction:.0%} of {data} held out ({how})"
+    keep, hold = cut(pool, val_fraction, 1)
+    train, val = pool.subset(keep, f"{pool.name}-train"), pool.subset(hold, f"{pool.name}-val")
+    if by_subject:
+        overlap = set(train.groups) & (set(val.groups) | set(test.groups))
+        assert not overlap, f"subject leak: {sorted(overlap)[:5]}"
+    desc = {
+        "dataset": pool.name,
+        "protocol": "subject-independent" if by_subject else ("official split" if test_data is not None else "random"),
+        "train": {"n": len(train), "classes": train.class_counts()},
+        "val": {
+            "n": len(val),
+            "source": f"{val_fraction:.0%} of training side ({'by subject' if by_subject else 'stratified'})",
+        },
+        "test": {"n": len(test), "source": test_desc, "classes": test.class_counts()},
+        "excluded": dict(pool.excluded),
+    }
+    if by_subject:
+        desc["subjects"] = {"train": len(set(train.groups)), "val": len(set(val.groups)), "test": len(set(test.groups))}
+    return train, val, test, desc
+
+
+def make_dataset(
+    x: np.ndarray, y: np.ndarray, batch: int, augment: keras.Sequential | None, seed: int
+) -> tf.data.Dataset:
+    onehot = keras.utils.to_categorical(y, len(EMOTIONS)).astype(np.float32)
+    ds = tf.data.Dataset.from_tensor_slices((x, onehot))
+    if augment is not None:
+        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True).batch(batch)
+        ds = ds.map(lambda a, b: (augment(a, training=True), b), num_parallel_calls=tf.data.AUTOTUNE)
+    else:
+        ds = ds.batch(batch)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def train_face(
+    data: Path,
+    out: Path,
+    arch: str = "custom-cnn",
+    dataset: str = "auto",
+    test_data: Path | None = None,
+    split: str = "subject",
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.2,
+    class_weight: str = "sqrt",
+    augmentation: FaceAugmentation | None = None,
+    settings: TrainSettings | None = None,
+    limit_per_class: int | None = None,
+    weights: str | None = None,
+    bn_momentum: float = 0.99,
+) -> dict[str, Any]:
+    """Train (or resume) a face model in ``out``; returns the test metrics of the best checkpoint."""
+    augmentation = augmentation or FaceAugmentation()
+    settings = settings or TrainSettings()
+    pre = FacePreprocessing()
+    hardware = setup_hardware(settings.seed)
+    t0 = time.time()
+    train, val, test, split_desc = resolve_splits(
+        data, dataset, test_data, split, val_fraction, test_fraction, settings.seed, limit_per_class
+    )
+    console.print(
+        f"loaded in {time.time() - t0:.1f}s on {hardware}: train {len(train)}, val {len(val)}, test {len(test)}"
+    )
+    config = {
+        "task": "face",
+        "arch": arch,
+        "data": str(data),
+        "test_data": None if test_data is None else str(test_data),
+        "split": split_desc,
+        "labels": list(EMOTIONS),
+        "input_shape": [pre.size, pre.size, 1],
+        "preprocessing": pre.to_dict(),
+        "augmentation": augmentation.to_dict(),
+        "settings": asdict(settings),
+        "class_weight": class_weight,
+        "bn_momentum": bn_momentum,
+        "limit_per_class": limit_per_class,
+        "edgeemo_version": __version__,
+        "hardware": hardware,
+    }
+    check_config(out, config)
+    (out / "split.json").write_text(json.dumps({"train": train.sources, "val": val.sources, "test": test.sources}))
+    x_train, x_val, x_test = (preprocess_faces(d.images, pre) for d in (train, val, test))
+    train_ds = make_dataset(
+        x_train, train.labels, settings.batch_size, face_augmenter(augmentation, settings.seed), settings.seed
+    )
+    val_ds = make_dataset(x_val, val.labels, 512, None, settings.seed)
+    weights_by_class = class_weights(train.labels, len(EMOTIONS), class_weight)
+    steps = int(np.ceil(len(x_train) / settings.batch_size))
+    model = fit(
+        out,
+        lambda: build_face_model(arch, (pre.size, pre.size, 1), len(EMOTIONS), weights, bn_momentum),
+        train_ds,
+        val_ds,
+        steps,
+        settings,
+        weights_by_class,
+        title=f"{arch} on {split_desc['dataset']} ({split_desc['protocol']})",
+    )
+    probs = model.predict(x_test, batch_size=512, verbose=0)
+    report = classification_report(test.labels, probs.argmax(1), EMOTIONS)
+    report.update({"split": "test", "source": split_desc["test"]["source"], "params": int(model.count_params())})
+    (out / "metrics.json").write_text(json.dumps(report, indent=2))
+    console.print(
+        f"test accuracy {report['accuracy']:.4f}, macro-F1 {report['macro_f1']:.4f} on {len(test)} faces; "
+        f"run folder {out}"
+    )
+    return report

@@ -1,0 +1,224 @@
+"""A resumable training run in a folder: config, history, curves, checkpoints, metrics.
+
+Layout of a run folder::
+
+    config.json     what was asked for (arch, data, split, augmentation, seed, ...)
+    split.json      which samples went to train / val / test (sources), for export and audit
+    history.csv     one row per finished epoch (appended on resume)
+    curves.png      loss and accuracy curves
+    last.keras      model + optimizer after the latest epoch (resume point)
+    best.keras      best model by validation accuracy
+    metrics.json    accuracy / macro-F1 / per-class of best.keras on the held-out test split
+
+Re-running the same command on the same folder resumes from ``last.keras``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from edgeemo.errors import EdgeemoError
+
+console = Console(stderr=True)
+
+
+@dataclass
+class TrainSettings:
+    epochs: int = 40
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+    label_smoothing: float = 0.1
+    patience: int = 8  # EarlyStopping on val_accuracy
+    lr_patience: int = 3  # ReduceLROnPlateau on val_loss
+    lr_factor: float = 0.5
+    min_lr: float = 1e-5
+    seed: int = 0
+
+
+def setup_hardware(seed: int) -> str:
+    """Seed everything; use a GPU with mixed precision when one exists. Returns a description."""
+    keras.utils.set_random_seed(seed)
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+        return f"GPU x{len(gpus)} (mixed_float16)"
+    return f"CPU ({tf.config.threading.get_intra_op_parallelism_threads() or 'all'} threads)"
+
+
+class RichProgress(keras.callbacks.Callback):
+    """Epoch and batch progress bars with the running metrics."""
+
+    def __init__(self, epochs: int, steps: int, initial_epoch: int = 0) -> None:
+        super().__init__()
+        self.epochs, self.steps, self.initial_epoch = epochs, steps, initial_epoch
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[metrics]}"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        )
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.progress.start()
+        self.epoch_task = self.progress.add_task("epochs", total=self.epochs, completed=self.initial_epoch, metrics="")
+        self.batch_task = self.progress.add_task("batches", total=self.steps, metrics="")
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.progress.reset(self.batch_task, total=self.steps, description=f"epoch {epoch + 1}")
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        logs = logs or {}
+        text = f"loss {logs.get('loss', 0):.3f} acc {logs.get('accuracy', 0):.3f}"
+        self.progress.update(self.batch_task, completed=batch + 1, metrics=text)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs or {}
+        text = " ".join(f"{k} {v:.4g}" for k, v in logs.items())
+        self.progress.update(self.epoch_task, completed=epoch + 1, metrics="")
+        self.progress.console.print(f"epoch {epoch + 1}/{self.epochs}: {text}")
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        self.progress.stop()
+
+
+def read_history(path: Path) -> list[dict[str, float]]:
+    if not path.exists():
+        return []
+    with path.open() as f:
+        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def plot_history(history_csv: Path, out_png: Path, title: str) -> None:
+    """Loss and accuracy curves (train and validation) to a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = read_history(history_csv)
+    if not rows:
+        return
+    epochs = [int(r["epoch"]) + 1 for r in rows]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, key in zip(axes, ("loss", "accuracy"), strict=True):
+        ax.plot(epochs, [r[key] for r in rows], label=f"train {key}")
+        if f"val_{key}" in rows[0]:
+            ax.plot(epochs, [r[f"val_{key}"] for r in rows], label=f"val {key}")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(key)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=100)
+    plt.close(fig)
+
+
+def check_config(run_dir: Path, config: dict[str, Any]) -> None:
+    """Write config.json, or on resume insist that it matches the stored one."""
+    path = run_dir / "config.json"
+    if path.exists():
+        stored = json.loads(path.read_text())
+        keys = ("task", "arch", "data", "split", "preprocessing", "input_shape")
+        diff = [k for k in keys if stored.get(k) != config.get(k)]
+        if diff:
+            raise EdgeemoError(
+                f"run folder holds a different run (differs in {', '.join(diff)}); use a new --out",
+                run_dir,
+            )
+    else:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(config, indent=2))
+
+
+def fit(
+    run_dir: Path,
+    build_model: Any,
+    train_ds: tf.data.Dataset,
+    val_ds: tf.data.Dataset,
+    steps_per_epoch: int,
+    settings: TrainSettings,
+    class_weight: dict[int, float] | None,
+    title: str,
+) -> keras.Model:
+    """Train (or resume) and return the best model (by validation accuracy)."""
+    last, best, history_csv = run_dir / "last.keras", run_dir / "best.keras", run_dir / "history.csv"
+    history = read_history(history_csv)
+    initial_epoch = len(history)
+    if last.exists() and initial_epoch > 0:
+        console.print(f"resuming {run_dir} from epoch {initial_epoch}")
+        model = keras.models.load_model(last)
+    else:
+        initial_epoch, history = 0, []
+        history_csv.unlink(missing_ok=True)
+        model = build_model()
+        model.compile(
+            optimizer=keras.optimizers.Adam(settings.learning_rate),
+            loss=keras.losses.CategoricalCrossentropy(label_smoothing=settings.label_smoothing),
+            metrics=["accuracy"],
+        )
+    if initial_epoch >= settings.epochs:
+        console.print(f"{run_dir}: all {settings.epochs} epochs already done")
+        return keras.models.load_model(best)
+    best_so_far = max((r["val_accuracy"] for r in history), default=-math.inf)
+    callbacks = [
+        keras.callbacks.ModelCheckpoint(
+            best,
+            monitor="val_accuracy",
+            mode="max",
+            save_best_only=True,
+            initial_value_threshold=None if best_so_far == -math.inf else best_so_far,
+        ),
+        keras.callbacks.ModelCheckpoint(last, save_best_only=False),
+        keras.callbacks.CSVLogger(str(history_csv), append=initial_epoch > 0),
+        keras.callbacks.ReduceLROnPlateau(
+            monitor="val_loss",
+            factor=settings.lr_factor,
+            patience=settings.lr_patience,
+            min_lr=settings.min_lr,
+        ),
+        keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=settings.patience),
+        keras.callbacks.LambdaCallback(
+            on_epoch_end=lambda e, logs: plot_history(history_csv, run_dir / "curves.png", title)
+        ),
+        RichProgress(settings.epochs, steps_per_epoch, initial_epoch),
+    ]
+    model.fit(
+        train_ds,
+        validation_data=val_ds,
+        epochs=settings.epochs,
+        initial_epoch=initial_epoch,
+        class_weight=class_weight,
+        callbacks=callbacks,
+        verbose=0,
+    )
+    return keras.models.load_model(best)
+
+
+def class_weights(labels: np.ndarray, n_classes: int, mode: str) -> dict[int, float] | None:
+    """'none', 'balanced' (n / (k * count)) or 'sqrt' (its square root: a softer correction)."""
+    if mode == "none":
+        return None
+    counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
+    present = counts > 0
+    weights = np.zeros(n_classes)
+    weights[present] = counts.sum() / (present.sum() * counts[present])
+    if mode == "sqrt":
+        weights = np.sqrt(weights)
+    elif mode != "balanced":
+        raise EdgeemoError(f"unknown class weight mode {mode!r} (none, balanced, sqrt)")
+    return {i: float(w) if present[i] else 1.0 for i, w in enumerate(weights)}

@@ -7,6 +7,7 @@ Layout of a run folder::
     history.csv     one row per finished epoch (appended on resume)
     curves.png      loss and accuracy curves
     last.keras      model + optimizer after the latest epoch (resume point)
+    finished.json   written when training ends (all epochs, or early stop)
     best.keras      best model by validation accuracy
     metrics.json    accuracy / macro-F1 / per-class of best.keras on the held-out test split
 
@@ -159,6 +160,11 @@ def fit(
     last, best, history_csv = run_dir / "last.keras", run_dir / "best.keras", run_dir / "history.csv"
     history = read_history(history_csv)
     initial_epoch = len(history)
+    finished = run_dir / "finished.json"
+    done_epochs = json.loads(finished.read_text())["epochs"] if finished.exists() else 0
+    if best.exists() and (done_epochs >= settings.epochs or len(history) >= settings.epochs):
+        console.print(f"{run_dir}: training already finished ({len(history)} epochs); evaluating best.keras")
+        return keras.models.load_model(best)
     if last.exists() and initial_epoch > 0:
         console.print(f"resuming {run_dir} from epoch {initial_epoch}")
         model = keras.models.load_model(last)
@@ -171,9 +177,7 @@ def fit(
             loss=keras.losses.CategoricalCrossentropy(label_smoothing=settings.label_smoothing),
             metrics=["accuracy"],
         )
-    if initial_epoch >= settings.epochs:
-        console.print(f"{run_dir}: all {settings.epochs} epochs already done")
-        return keras.models.load_model(best)
+    stopper = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=settings.patience)
     best_so_far = max((r["val_accuracy"] for r in history), default=-math.inf)
     callbacks = [
         keras.callbacks.ModelCheckpoint(
@@ -191,7 +195,7 @@ def fit(
             patience=settings.lr_patience,
             min_lr=settings.min_lr,
         ),
-        keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=settings.patience),
+        stopper,
         keras.callbacks.LambdaCallback(
             on_epoch_end=lambda e, logs: plot_history(history_csv, run_dir / "curves.png", title)
         ),
@@ -205,6 +209,12 @@ def fit(
         class_weight=class_weight,
         callbacks=callbacks,
         verbose=0,
+    )
+    # Mark the run finished so re-running the command evaluates instead of training on past
+    # an early stop; asking for more epochs than this resumes.
+    done = len(read_history(history_csv))
+    finished.write_text(
+        json.dumps({"epochs": settings.epochs, "trained_epochs": done, "early_stopped": bool(stopper.stopped_epoch)})
     )
     return keras.models.load_model(best)
 

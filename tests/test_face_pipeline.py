@@ -1,0 +1,111 @@
+"""End to end through the CLI, as a user runs it: train (and resume) -> export int8 -> bench.
+
+Uses a small real FER2013 slice (15 faces per class) so it stays within seconds per step.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from edgeemo.cli import app
+from edgeemo.manifest import read_manifest
+
+FER = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "fer2013"
+ENV = {"COLUMNS": "200", "NO_COLOR": "1"}
+runner = CliRunner()
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not (FER / "publictest").is_dir(), reason=f"FER2013 not found at {FER}"),
+]
+
+
+def _train(run: Path, epochs: int, *extra: str):
+    args = ["train", "face", "--data", str(FER), "--out", str(run), "--epochs", str(epochs)]
+    args += ["--limit-per-class", "15", "--batch-size", "32", *extra]
+    return runner.invoke(app, args, env=ENV)
+
+
+def _history_epochs(run: Path) -> list[int]:
+    with (run / "history.csv").open() as f:
+        return [int(row["epoch"]) for row in csv.DictReader(f)]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("pipeline") / "run"
+    first = _train(run, 1)
+    assert first.exit_code == 0, first.output
+    assert _history_epochs(run) == [0]
+    # Same command, more epochs: resumes from last.keras instead of starting over.
+    second = _train(run, 2)
+    assert second.exit_code == 0, second.output
+    assert "resuming" in second.output
+    return run
+
+
+def test_training_run_writes_everything_a_user_needs(run_dir):
+    for name in ("config.json", "split.json", "history.csv", "curves.png", "last.keras", "best.keras", "metrics.json"):
+        assert (run_dir / name).is_file(), name
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["preprocessing"]["size"] == 48 and config["labels"][1] == "disgust"
+    # publictest/ is the test set; validation is cut from train/, never from the test set.
+    split = json.loads((run_dir / "split.json").read_text())
+    assert all("/publictest/" in s for s in split["test"])
+    assert not set(split["val"]) & set(split["test"]) and not set(split["train"]) & set(split["val"])
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["n"] == 7 * 15 and 0.0 <= metrics["accuracy"] <= 1.0
+
+
+def test_resume_continues_the_history(run_dir):
+    assert _history_epochs(run_dir) == [0, 1]
+
+
+def test_rerunning_a_finished_run_evaluates_without_training(run_dir):
+    assert json.loads((run_dir / "finished.json").read_text())["trained_epochs"] == 2
+    result = _train(run_dir, 2)
+    assert result.exit_code == 0, result.output
+    assert "already finished" in result.output
+    assert _history_epochs(run_dir) == [0, 1]
+
+
+def test_resume_into_a_different_run_is_refused(run_dir):
+    result = _train(run_dir, 3, "--arch", "mobilenetv3-small")
+    assert result.exit_code == 1
+    assert "different run" in result.output and "Traceback" not in result.output
+
+
+def test_export_then_bench_float_and_int8(run_dir, tmp_path):
+    out = tmp_path / "models"
+    result = runner.invoke(
+        app,
+        ["export", str(run_dir), "--quantize", "int8", "--format", "tflite", "--out", str(out), "--name", "tiny"]
+        + ["--force"],  # a 2-epoch model is near chance: the accuracy gate is tested in test_export
+        env=ENV,
+    )
+    assert result.exit_code == 0, result.output
+    int8, flt = out / "tiny-int8.tflite", out / "tiny-float.tflite"
+    manifest = read_manifest(f"{int8}.json")
+    assert manifest.quantization["mode"] == "int8"
+    assert manifest.metrics["n"] == 7 * 15  # verified on the held-out slice
+    report = tmp_path / "r.json"
+    result = runner.invoke(
+        app,
+        ["bench", str(flt), str(int8), "--data", str(FER / "publictest"), "--limit-per-class", "5"]
+        + ["--runs", "20", "--warmup", "2", "--json", str(report)],
+        env=ENV,
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(report.read_text())
+    by_quant = {m["quantization"]: m for m in data["models"]}
+    assert set(by_quant) == {"none", "int8"}
+    for m in data["models"]:
+        assert m["n"] == 35 and 0 <= m["accuracy"] <= 1
+        assert m["latency_ms"]["p50"] <= m["latency_ms"]["p99"]
+        assert set(m["per_class"]) >= {"disgust", "fear"}
+    assert by_quant["int8"]["size_bytes"] < by_quant["none"]["size_bytes"] / 3

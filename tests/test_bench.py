@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import run_cli_without_tf
 from typer.testing import CliRunner
 
 from edgeemo import shipped
@@ -29,22 +29,6 @@ runner = CliRunner()
 WIDE = {"COLUMNS": "200", "NO_COLOR": "1"}
 PER_CLASS = 3
 N_IMAGES = PER_CLASS * len(EMOTIONS)
-
-# Runs the CLI with `import tensorflow` (and keras) made impossible.
-NO_TF = """
-import sys
-
-class _NoTensorFlow:
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("tensorflow", "keras", "tf_keras"):
-            raise ImportError("tensorflow is blocked in this test: " + name)
-        return None
-
-sys.meta_path.insert(0, _NoTensorFlow())
-from edgeemo.cli import app
-sys.argv = ["edgeemo", *sys.argv[1:]]
-app()
-"""
 
 
 def _needs(*modules: str) -> None:
@@ -128,15 +112,7 @@ def onnx_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _run_cli_without_tf(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, **WIDE, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run(
-        [sys.executable, "-c", NO_TF, *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return run_cli_without_tf(args, cwd, env=WIDE)
 
 
 def _check_report(report: dict, n_models: int, n: int) -> None:

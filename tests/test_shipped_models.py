@@ -1,0 +1,75 @@
+"""The face models shipped inside the package: manifests a device can trust, and the demo.
+
+These are the files `edgeemo bench face` and `edgeemo demo` use after `pip install`.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import SHARED_DATA, run_cli_without_tf
+
+from edgeemo.face import FacePreprocessing, preprocess_faces
+from edgeemo.face_datasets import load_faces
+from edgeemo.labels import EMOTIONS
+from edgeemo.runtime import open_model
+from edgeemo.shipped import resolve_model
+
+NAMES = ("face", "face-float", "face-onnx")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_shipped_model_opens_with_a_complete_manifest(name):
+    runner = open_model(resolve_model(name))  # checks sha256 and input shape against the manifest
+    m = runner.manifest
+    assert m is not None and m.task == "face" and list(m.labels) == list(EMOTIONS)
+    assert tuple(runner.input.shape[1:]) == (48, 48, 1)
+    assert FacePreprocessing.from_dict(m.preprocessing) == FacePreprocessing()
+    assert m.training["arch"] == "custom-cnn" and "publictest" in json.dumps(m.training)
+    assert m.metrics["n"] == 3589  # verified at export on all of PublicTest
+    assert m.size_bytes < 5_500_000
+
+
+def test_int8_tflite_is_full_integer_with_lossless_input():
+    runner = open_model(resolve_model("face"))
+    assert runner.input.dtype == "int8" and runner.output.dtype == "int8"
+    assert runner.input.scale == pytest.approx(1 / 255) and runner.input.zero_point == -128
+    assert runner.manifest.quantization["mode"] == "int8"
+
+
+@pytest.mark.parametrize("name", ("face", "face-onnx"))
+def test_int8_models_stay_within_one_point_of_float(name):
+    metrics = open_model(resolve_model(name)).manifest.metrics
+    assert metrics["accuracy_float"] - metrics["accuracy_quantized"] <= 0.01
+    assert metrics["top1_agreement"] >= 0.95
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "fer2013" / "publictest").is_dir(), reason="FER2013 not in ../shared/data")
+def test_shipped_models_reproduce_their_manifest_accuracy_on_a_slice():
+    faces = load_faces(SHARED_DATA / "fer2013" / "publictest", limit_per_class=30)
+    x = preprocess_faces(faces.images)
+    preds = {name: open_model(resolve_model(name)).predict(x).argmax(1) for name in NAMES}
+    assert np.mean(preds["face"] == preds["face-float"]) >= 0.9
+    assert np.mean(preds["face-float"] == faces.labels) > 0.45  # 7 classes: chance is ~0.14
+
+
+def test_demo_runs_without_tensorflow(tmp_path):
+    proc = run_cli_without_tf(["demo", "--json"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["image"].endswith("grace_hopper.jpg") and result["faces_found"] >= 1
+    assert [r["model"] for r in result["results"]] == ["face", "face-float"]
+    for r in result["results"]:
+        assert r["label"] in EMOTIONS and sum(r["probs"].values()) == pytest.approx(1.0, abs=0.02)
+
+
+def test_demo_on_a_photo_without_a_face_is_one_clean_line(tmp_path):
+    import cv2
+
+    blank = tmp_path / "wall.png"
+    cv2.imwrite(str(blank), np.full((200, 200, 3), 128, np.uint8))
+    proc = run_cli_without_tf(["demo", "--image", str(blank)], tmp_path, env={"COLUMNS": "200", "NO_COLOR": "1"})
+    assert proc.returncode == 1
+    assert "wall.png" in proc.stderr and "no face" in proc.stderr and "Traceback" not in proc.stderr

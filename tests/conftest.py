@@ -36,3 +36,13 @@ def run_cli_without_tf(args: list[str], cwd: Path, env: dict[str, str] | None = 
         text=True,
         timeout=600,
     )
+
+
+def one_line_error(result) -> str:
+    """Assert a CliRunner result is exit 1 with exactly one 'error: ...' line and no traceback; return it."""
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("error: ")
+    return lines[0]

@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import run_cli_without_tf
+from conftest import one_line_error, run_cli_without_tf
 from typer.testing import CliRunner
 
 from edgeemo import shipped
@@ -226,12 +226,7 @@ def test_bench_help_is_useful():
 def _one_line_error(args: list[str]) -> str:
     from edgeemo.cli import app
 
-    result = runner.invoke(app, args, env=WIDE)
-    assert result.exit_code == 1, result.output
-    assert "Traceback" not in result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
-    return lines[0]
+    return one_line_error(runner.invoke(app, args, env=WIDE))
 
 
 def test_predict_json_and_table(onnx_model, faces):

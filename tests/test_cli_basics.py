@@ -1,6 +1,7 @@
 """The command line: help works, and a user mistake is one clean line with exit code 1."""
 
 import pytest
+from conftest import one_line_error
 from typer.testing import CliRunner
 
 from edgeemo.cli import app
@@ -30,19 +31,10 @@ def test_version():
     assert result.output.startswith("edgeemo ")
 
 
-def _one_line_error(result):
-    assert result.exit_code == 1, result.output
-    assert "Traceback" not in result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1, result.output
-    assert lines[0].startswith("error: ")
-    return lines[0]
-
-
 @pytest.mark.parametrize("data", ["/nonexistent", "/nonexistent/fer2013 [kaggle]", "/x/[/y]"])
 def test_train_face_on_a_missing_path_is_one_clean_line(tmp_path, data):
     # Paths with brackets must come through intact (not read as rich markup).
     result = runner.invoke(app, ["train", "face", "--data", data, "--out", str(tmp_path / "run")], env=WIDE)
-    line = _one_line_error(result)
+    line = one_line_error(result)
     assert data in line
     assert not (tmp_path / "run").exists()  # nothing written for a failed start

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import one_line_error
 from edgeemo.export.calibration import balanced_indices, stratified_indices
 from edgeemo.export.verify import check_gate, compare
 from typer.testing import CliRunner
@@ -24,15 +25,6 @@ ROOT = Path(__file__).parents[1]
 FER = ROOT.parent / "shared" / "data" / "fer2013"
 WIDE = {"COLUMNS": "200", "NO_COLOR": "1"}
 runner = CliRunner()
-
-
-def _one_line_error(result) -> str:
-    assert result.exit_code == 1, result.output
-    assert "Traceback" not in result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1, result.output
-    assert lines[0].startswith("error: ")
-    return lines[0]
 
 
 # --- fast: no TensorFlow ------------------------------------------------------------------
@@ -119,20 +111,20 @@ def test_onnx_activation_choice_is_the_faster_passing_one_with_a_tie_rule():
 @pytest.mark.parametrize("source", ["/nonexistent/run", "/x/[run]"])
 def test_cli_export_bad_path_is_one_clean_line(tmp_path, source):
     result = runner.invoke(app, ["export", source, "--out", str(tmp_path / "out")], env=WIDE)
-    line = _one_line_error(result)
+    line = one_line_error(result)
     assert source in line
     assert not (tmp_path / "out").exists()
 
 
 def test_cli_export_bad_options_are_one_clean_line(tmp_path):
     (tmp_path / "m.h5").write_bytes(b"x")
-    line = _one_line_error(runner.invoke(app, ["export", str(tmp_path / "m.h5"), "--out", str(tmp_path)], env=WIDE))
+    line = one_line_error(runner.invoke(app, ["export", str(tmp_path / "m.h5"), "--out", str(tmp_path)], env=WIDE))
     assert "m.h5" in line
-    line = _one_line_error(runner.invoke(app, ["export", str(tmp_path), "--out", "o", "--format", "pb"], env=WIDE))
+    line = one_line_error(runner.invoke(app, ["export", str(tmp_path), "--out", "o", "--format", "pb"], env=WIDE))
     assert "--format" in line
     keras_file = tmp_path / "bare.keras"
     keras_file.write_bytes(b"not a model")
-    line = _one_line_error(runner.invoke(app, ["export", str(keras_file), "--out", "o"], env=WIDE))
+    line = one_line_error(runner.invoke(app, ["export", str(keras_file), "--out", "o"], env=WIDE))
     assert "--data" in line
 
 
@@ -143,7 +135,7 @@ def test_cli_export_run_with_missing_data_is_one_clean_line(tmp_path):
     (run / "split.json").write_text(json.dumps({"train": ["a.jpg"], "val": [], "test": ["b.jpg"]}))
     config = {"task": "face", "data": str(tmp_path / "moved"), "preprocessing": {"kind": "face"}}
     (run / "config.json").write_text(json.dumps(config))
-    line = _one_line_error(runner.invoke(app, ["export", str(run), "--out", "o"], env=WIDE))
+    line = one_line_error(runner.invoke(app, ["export", str(run), "--out", "o"], env=WIDE))
     assert "config.json" in line and "--data" in line
 
 

@@ -52,12 +52,15 @@ def mobilenetv3_small(
     size: int = 96,
     weights: str | Path | None = None,
     dropout: float = 0.3,
+    bn_momentum: float = 0.99,
 ) -> keras.Model:
     """MobileNetV3Small on the same 48x48 gray input, upsampled to ``size`` inside the model.
 
     Resizing and gray-to-RGB live in the graph, so the model's input and preprocessing
     stay those of every face model. ``weights`` may be a local ImageNet weights file
-    (nothing can be downloaded here); None trains from scratch.
+    (nothing can be downloaded here); None trains from scratch. Keras builds its
+    BatchNorm layers with momentum 0.999 (a ~1000-step average, made for ImageNet-length
+    runs); ``bn_momentum`` replaces it so short runs get usable moving statistics.
     """
     inputs = keras.Input(shape=input_shape, name="face")
     x = layers.Resizing(size, size, interpolation="bilinear", name="upsample")(inputs)
@@ -70,6 +73,9 @@ def mobilenetv3_small(
         include_preprocessing=False,
         pooling="avg",
     )
+    for layer in backbone.layers:
+        if isinstance(layer, layers.BatchNormalization):
+            layer.momentum = bn_momentum
     if weights is not None:
         backbone.load_weights(str(weights), skip_mismatch=True)
     x = backbone(x)
@@ -88,5 +94,5 @@ def build_face_model(
     if arch == "custom-cnn":
         return custom_cnn(input_shape, n_classes, bn_momentum=bn_momentum)
     if arch == "mobilenetv3-small":
-        return mobilenetv3_small(input_shape, n_classes, weights=weights)
+        return mobilenetv3_small(input_shape, n_classes, weights=weights, bn_momentum=bn_momentum)
     raise ValueError(f"unknown face architecture {arch!r} (expected one of {FACE_ARCHS})")

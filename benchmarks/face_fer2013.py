@@ -50,18 +50,22 @@ def render(report: dict, command: str) -> str:
     row("accuracy", [pct(m["accuracy"]) for m in models])
     row("macro-F1", [f"{m['macro_f1']:.4f}" for m in models])
     row("UAR (mean recall)", [f"{m['uar']:.4f}" for m in models])
-    row("latency p50 / p90 / p99 (ms, batch 1)", [
-        f"{m['latency_ms']['p50']:.3f} / {m['latency_ms']['p90']:.3f} / {m['latency_ms']['p99']:.3f}" for m in models
-    ])
+    row(
+        "latency p50 / p90 / p99 (ms, batch 1)",
+        [f"{m['latency_ms']['p50']:.3f} / {m['latency_ms']['p90']:.3f} / {m['latency_ms']['p99']:.3f}" for m in models],
+    )
     row("throughput batch 1 (faces/s)", [f"{m['throughput_per_s']:.0f}" for m in models])
     row("edgeemo overhead vs bare invoke", [f"{m['invoke_overhead_ratio']:.2f}x" for m in models])
     row("model size", [f"{m['size_bytes'] / 1e6:.2f} MB" for m in models])
     row("process peak RSS", [f"{m['peak_rss_mb']:.0f} MiB" if m["peak_rss_mb"] else "–" for m in models])
-    for key, label in (("top1_agreement", "top-1 agreement with float (export check)"),
-                       ("max_abs_prob_diff", "max prob difference vs float (export check)")):
-        row(label, [
-            f"{m['manifest_metrics'][key]:.4f}" if key in m.get("manifest_metrics", {}) else "–" for m in models
-        ])
+    for key, label in (
+        ("top1_agreement", "top-1 agreement with float (export check)"),
+        ("max_abs_prob_diff", "max prob difference vs float (export check)"),
+    ):
+        row(
+            label,
+            [f"{m['manifest_metrics'][key]:.4f}" if key in m.get("manifest_metrics", {}) else "–" for m in models],
+        )
     lines += ["", "## Per class (precision / recall / F1)", ""]
     labels = list(models[0]["per_class"])
     lines.append("| class (support) | " + " | ".join(names) + " |")
@@ -105,7 +109,14 @@ def main() -> None:
     plots = RESULTS / "face_fer2013"
     plots.mkdir(parents=True, exist_ok=True)
     cmd = ["edgeemo", "bench", *MODELS, "--data", args.data, "--threads", str(args.threads)]
-    cmd += ["--runs", str(args.runs), "--json", str(out_json.relative_to(ROOT)), "--plot-dir", str(plots.relative_to(ROOT))]
+    cmd += [
+        "--runs",
+        str(args.runs),
+        "--json",
+        str(out_json.relative_to(ROOT)),
+        "--plot-dir",
+        str(plots.relative_to(ROOT)),
+    ]
     exe = Path(sys.executable).parent / "edgeemo"
     subprocess.run([str(exe), *cmd[1:]], cwd=ROOT, check=True)
     report = json.loads(out_json.read_text())

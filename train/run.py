@@ -129,13 +129,22 @@ def plot_history(history_csv: Path, out_png: Path, title: str) -> None:
     plt.close(fig)
 
 
+def _identity(key: str, value: Any) -> Any:
+    """What must match for a resume: the data folder however it is spelled, the split's sizes."""
+    if key == "data" and value is not None:
+        return str(Path(value).resolve())
+    if key == "split" and isinstance(value, dict):
+        return (value.get("dataset"), value.get("protocol"), value["train"]["n"], value["test"]["n"])
+    return value
+
+
 def check_config(run_dir: Path, config: dict[str, Any]) -> None:
     """Write config.json, or on resume insist that it matches the stored one."""
     path = run_dir / "config.json"
     if path.exists():
         stored = json.loads(path.read_text())
         keys = ("task", "arch", "data", "split", "preprocessing", "input_shape")
-        diff = [k for k in keys if stored.get(k) != config.get(k)]
+        diff = [k for k in keys if _identity(k, stored.get(k)) != _identity(k, config.get(k))]
         if diff:
             raise EdgeemoError(
                 f"run folder holds a different run (differs in {', '.join(diff)}); use a new --out",

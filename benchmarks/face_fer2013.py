@@ -25,7 +25,7 @@ def pct(v: float | None) -> str:
     return "–" if v is None else f"{100 * v:.2f}%"
 
 
-def render(report: dict, command: str) -> str:
+def render(report: dict, command: str, note: str = "") -> str:
     models = report["models"]
     names = [m["model"] for m in models]
     lines = [
@@ -35,6 +35,7 @@ def render(report: dict, command: str) -> str:
         f"Date: {report['date']}; edgeemo {report['edgeemo_version']}; machine: {report['machine'].get('cpu')}, "
         f"{report['machine'].get('cores')} cores; threads per model: {models[0]['threads']}.",
         "",
+        *([f"Note: {note}", ""] if note else []),
         "Training: FER2013 `train/` minus a 10% stratified validation slice (checkpoint, early stopping and",
         "LR schedule use that slice only); PublicTest is only measured. See each manifest's `training`.",
         "",
@@ -104,6 +105,7 @@ def main() -> None:
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "fer2013" / "publictest"))
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--runs", type=int, default=500)
+    parser.add_argument("--note", default="", help="A line about the conditions, written into the report.")
     args = parser.parse_args()
     out_json = RESULTS / "face_fer2013_publictest.json"
     plots = RESULTS / "face_fer2013"
@@ -121,7 +123,7 @@ def main() -> None:
     subprocess.run([str(exe), *cmd[1:]], cwd=ROOT, check=True)
     report = json.loads(out_json.read_text())
     shown = " ".join(c if not c.startswith(str(ROOT.parent)) else "../shared/data/fer2013/publictest" for c in cmd)
-    (RESULTS / "face_fer2013_publictest.md").write_text(render(report, shown))
+    (RESULTS / "face_fer2013_publictest.md").write_text(render(report, shown, args.note))
     print(f"wrote {out_json} and {RESULTS / 'face_fer2013_publictest.md'}")
 
 

@@ -114,6 +114,11 @@ def train_face_cmd(
     bn_momentum: Annotated[
         float, typer.Option(help="BatchNorm moving-average momentum (0.9 for small sets like CK+).")
     ] = 0.99,
+    dropout: Annotated[float, typer.Option(help="Dropout before the classifier.")] = 0.5,
+    block_dropout: Annotated[float, typer.Option(help="Dropout after each conv block (custom-cnn).")] = 0.2,
+    init_from: Annotated[
+        Path | None, typer.Option(help="Start from the weights of a trained .keras model of the same architecture.")
+    ] = None,
 ) -> None:
     """Train a face emotion model (48x48 gray) and report held-out test metrics."""
     from edgeemo.train.augment import FaceAugmentation
@@ -142,6 +147,9 @@ def train_face_cmd(
         limit_per_class=limit_per_class,
         weights=None if weights is None else str(weights),
         bn_momentum=bn_momentum,
+        dropout=dropout,
+        block_dropout=block_dropout,
+        init_from=init_from,
     )
 
 

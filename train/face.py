@@ -116,6 +116,23 @@ def make_dataset(
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
+def initialised(model: keras.Model, init_from: Path | None) -> keras.Model:
+    """Copy the weights of a trained .keras model of the same architecture (fine-tuning start)."""
+    if init_from is None:
+        return model
+    try:
+        source = keras.models.load_model(init_from, compile=False)
+    except Exception as exc:  # keras raises many types for a bad file
+        raise EdgeemoError(
+            f"cannot load the model to start from ({str(exc).splitlines()[0][:160]})", init_from
+        ) from None
+    shapes = [w.shape for w in source.get_weights()]
+    if shapes != [w.shape for w in model.get_weights()]:
+        raise EdgeemoError("weights do not fit the chosen architecture", init_from)
+    model.set_weights(source.get_weights())
+    return model
+
+
 def train_face(
     data: Path,
     out: Path,
@@ -131,6 +148,9 @@ def train_face(
     limit_per_class: int | None = None,
     weights: str | None = None,
     bn_momentum: float = 0.99,
+    dropout: float = 0.5,
+    block_dropout: float = 0.2,
+    init_from: Path | None = None,
 ) -> dict[str, Any]:
     """Train (or resume) a face model in ``out``; returns the test metrics of the best checkpoint."""
     augmentation = augmentation or FaceAugmentation()
@@ -157,6 +177,9 @@ def train_face(
         "settings": asdict(settings),
         "class_weight": class_weight,
         "bn_momentum": bn_momentum,
+        "dropout": dropout,
+        "block_dropout": block_dropout,
+        "init_from": None if init_from is None else str(init_from),
         "limit_per_class": limit_per_class,
         "edgeemo_version": __version__,
         "hardware": hardware,
@@ -172,7 +195,12 @@ def train_face(
     steps = int(np.ceil(len(x_train) / settings.batch_size))
     model = fit(
         out,
-        lambda: build_face_model(arch, (pre.size, pre.size, 1), len(EMOTIONS), weights, bn_momentum),
+        lambda: initialised(
+            build_face_model(
+                arch, (pre.size, pre.size, 1), len(EMOTIONS), weights, bn_momentum, dropout, block_dropout
+            ),
+            init_from,
+        ),
         train_ds,
         val_ds,
         steps,

@@ -90,9 +90,12 @@ def build_face_model(
     n_classes: int,
     weights: str | None = None,
     bn_momentum: float = 0.99,
+    dropout: float = 0.5,
+    block_dropout: float = 0.2,
 ) -> keras.Model:
+    """``dropout`` is the head's dropout; ``block_dropout`` the custom CNN's per-block dropout."""
     if arch == "custom-cnn":
-        return custom_cnn(input_shape, n_classes, bn_momentum=bn_momentum)
+        return custom_cnn(input_shape, n_classes, dropout=dropout, block_dropout=block_dropout, bn_momentum=bn_momentum)
     if arch == "mobilenetv3-small":
-        return mobilenetv3_small(input_shape, n_classes, weights=weights, bn_momentum=bn_momentum)
+        return mobilenetv3_small(input_shape, n_classes, weights=weights, dropout=dropout, bn_momentum=bn_momentum)
     raise ValueError(f"unknown face architecture {arch!r} (expected one of {FACE_ARCHS})")

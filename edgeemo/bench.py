@@ -1,7 +1,7 @@
-"""``edgeemo bench``: accuracy, per-class metrics, latency, size and memory of face models.
+"""``edgeemo bench``: accuracy, per-class metrics, latency, size and memory of face or voice models.
 
 Every model is opened through ``open_model`` (manifest and sha256 checked) and scored on
-the same faces, preprocessed with the preprocessing from its own manifest. Only LiteRT /
+the same faces (or clips), preprocessed with the preprocessing from its own manifest. Only LiteRT /
 tflite-runtime and onnxruntime are imported for .tflite / .onnx models; TensorFlow is
 imported only when a .keras model is benchmarked. Rendering (table, plots, JSON) lives in
 ``edgeemo.report``.
@@ -28,8 +28,10 @@ from edgeemo.face import FacePreprocessing, preprocess_face, preprocess_faces
 from edgeemo.face_datasets import FaceDataset, load_faces
 from edgeemo.labels import EMOTIONS
 from edgeemo.metrics import classification_report
-from edgeemo.predict import FaceModel, open_face_model
+from edgeemo.predict import EmotionModel, open_emotion_model
 from edgeemo.runtime import quantize
+from edgeemo.voice import VoicePreprocessing, preprocess_clip, preprocess_files
+from edgeemo.voice_datasets import VoiceDataset, load_voice, select_speakers
 
 PEAK_RSS_LABEL = {
     "model": "process peak RSS while this model ran (reset before it; includes Python, faces)",
@@ -170,7 +172,7 @@ def _percentiles(ms: np.ndarray) -> dict[str, float]:
     return {"p50": float(p50), "p90": float(p90), "p99": float(p99), "mean": float(ms.mean())}
 
 
-def time_latency(model: FaceModel, x1: np.ndarray, runs: int, warmup: int) -> tuple[np.ndarray, np.ndarray]:
+def time_latency(model: EmotionModel, x1: np.ndarray, runs: int, warmup: int) -> tuple[np.ndarray, np.ndarray]:
     """Batch-1 latency in ms of ``predict`` and of the bare ``invoke_raw``, interleaved.
 
     Interleaving the two keeps their ratio fair when other processes load the CPU.
@@ -193,18 +195,37 @@ def time_latency(model: FaceModel, x1: np.ndarray, runs: int, warmup: int) -> tu
     return predict_ms, raw_ms
 
 
-def time_preprocess(image: np.ndarray, spec: FacePreprocessing, repeats: int = 50) -> float:
-    """Median ms of the core preprocessing of one raw face."""
+def time_preprocess(raw: np.ndarray, spec: FacePreprocessing | VoicePreprocessing, repeats: int = 50) -> float:
+    """Median ms of the core preprocessing of one raw face (or one clip of samples: VAD, MFCC, standardise)."""
     ms = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        preprocess_face(image, spec)
+        if isinstance(spec, VoicePreprocessing):
+            preprocess_clip(raw, spec)
+        else:
+            preprocess_face(raw, spec)
         ms.append((time.perf_counter() - t0) * 1e3)
     return float(np.median(ms))
 
 
+def load_clips(
+    data: str | Path, speakers: Sequence[str] | None, limit_per_class: int | None
+) -> VoiceDataset:
+    """Voice bench data: corpus folder(s) (comma-separated), optionally only some ``speakers``."""
+    roots = [Path(p.strip()) for p in str(data).split(",") if p.strip()]
+    clips = load_voice(roots)
+    if speakers:
+        clips = select_speakers(clips, speakers)
+    if limit_per_class is not None:
+        keep = [np.flatnonzero(clips.labels == c)[:limit_per_class] for c in np.unique(clips.labels)]
+        clips = clips.subset(np.sort(np.concatenate(keep)))
+    if len(clips) == 0:
+        raise EdgeemoError("no labelled clips", roots[0])
+    return clips
+
+
 def bench_model(
-    model: FaceModel,
+    model: EmotionModel,
     label: str,
     x: np.ndarray,
     y: np.ndarray,
@@ -258,10 +279,10 @@ def bench_model(
     )
 
 
-def model_labels(models: Sequence[FaceModel]) -> list[str]:
+def model_labels(models: Sequence[EmotionModel]) -> list[str]:
     """Short unique labels: shipped name or file stem; on a clash file name, then folder/file."""
     labels = [m.path.stem if Path(m.spec).is_file() else m.spec for m in models]
-    widen: list[Callable[[FaceModel], str]] = [
+    widen: list[Callable[[EmotionModel], str]] = [
         lambda m: m.path.name,
         lambda m: f"{m.path.parent.name}/{m.path.name}",
     ]
@@ -282,8 +303,10 @@ def run_bench(
     backend: str = "auto",
     batch_size: int = 64,
     progress: Callable[[str], None] | None = None,
+    speakers: Sequence[str] | None = None,
 ) -> BenchReport:
-    """Benchmark each model on one face dataset; see the module docstring."""
+    """Benchmark each model on one face dataset, or voice models on corpus folder(s)
+    (``data`` comma-separated; ``speakers`` picks held-out speakers); see the module docstring."""
     if not models:
         raise EdgeemoError("no models given")
     if runs < 1 or warmup < 0 or batch_size < 1:
@@ -292,7 +315,11 @@ def run_bench(
     threads = threads or available_cores()
     # Open every model once up front so a bad one fails before the (slow) data load,
     # then close it again: each is re-opened alone below for a fair memory figure.
-    opened = [open_face_model(m, backend=backend, threads=threads) for m in models]
+    opened = [open_emotion_model(m, backend=backend, threads=threads) for m in models]
+    tasks = sorted({m.task for m in opened})
+    if len(tasks) > 1:
+        raise EdgeemoError("face and voice models cannot be benchmarked on the same data; run bench once per task")
+    task = tasks[0]
     labels = model_labels(opened)
     specs = [m.preprocessing for m in opened]
     for m in opened:
@@ -301,12 +328,16 @@ def run_bench(
     del opened
     gc.collect()
 
+    if task == "voice":
+        return _run_voice_bench(models, labels, specs, data, speakers, limit_per_class, threads, runs, warmup,
+                                backend, batch_size, say)
     faces: FaceDataset = load_faces(data, dataset=dataset, split=split, limit_per_class=limit_per_class)
     say(faces.summary())
-    inputs: dict[FacePreprocessing, tuple[np.ndarray, float]] = {}
+    inputs: dict[FacePreprocessing | VoicePreprocessing, tuple[np.ndarray, float]] = {}
     results = []
     for spec_in, label, spec in zip(models, labels, specs, strict=True):
         if spec not in inputs:
+            assert isinstance(spec, FacePreprocessing)
             inputs[spec] = (
                 preprocess_faces(faces.images, spec),
                 time_preprocess(faces.images[0], spec),
@@ -316,12 +347,9 @@ def run_bench(
         scope = "model" if reset_peak_rss() else "process"
         baseline = _status_mb("VmRSS")
         say(f"benchmarking {label} ...")
-        model = open_face_model(spec_in, backend=backend, threads=threads)
-        result = bench_model(model, label, x, faces.labels, threads, runs, warmup, batch_size, pre_ms)
-        result.peak_rss_mb = peak_rss_mb()
-        result.peak_rss_scope = scope if result.peak_rss_mb is not None else None
-        result.baseline_rss_mb = baseline
-        results.append(result)
+        model = open_emotion_model(spec_in, backend=backend, threads=threads)
+        results.append(_measured(model, label, x, faces.labels, threads, runs, warmup, batch_size, pre_ms, scope,
+                                 baseline))
         del model
     data_info = {
         "path": str(data),
@@ -330,6 +358,69 @@ def run_bench(
         "n": len(faces),
         "class_counts": faces.class_counts(),
         "excluded": dict(faces.excluded),
+        "limit_per_class": limit_per_class,
+    }
+    return BenchReport(data=data_info, models=results)
+
+
+def _measured(model: EmotionModel, label: str, x: np.ndarray, y: np.ndarray, threads: int, runs: int, warmup: int,
+              batch_size: int, pre_ms: float, scope: str, baseline: float | None) -> ModelResult:
+    result = bench_model(model, label, x, y, threads, runs, warmup, batch_size, pre_ms)
+    result.peak_rss_mb = peak_rss_mb()
+    result.peak_rss_scope = scope if result.peak_rss_mb is not None else None
+    result.baseline_rss_mb = baseline
+    return result
+
+
+def _run_voice_bench(
+    models: Sequence[str | Path],
+    labels: list[str],
+    specs: list[FacePreprocessing | VoicePreprocessing],
+    data: str | Path,
+    speakers: Sequence[str] | None,
+    limit_per_class: int | None,
+    threads: int,
+    runs: int,
+    warmup: int,
+    backend: str,
+    batch_size: int,
+    say: Callable[[str], None],
+) -> BenchReport:
+    """The voice half of run_bench: clips through THE core front end; no-speech clips counted, not scored."""
+    from edgeemo.audio import load_audio
+
+    clips = load_clips(data, speakers, limit_per_class)
+    say(clips.summary())
+    inputs: dict[FacePreprocessing | VoicePreprocessing, tuple[np.ndarray, np.ndarray, float]] = {}
+    results = []
+    no_speech = 0
+    for spec_in, label, spec in zip(models, labels, specs, strict=True):
+        assert isinstance(spec, VoicePreprocessing)
+        if spec not in inputs:
+            say(f"computing MFCCs of {len(clips)} clips ...")
+            x, kept = preprocess_files(clips.paths, spec)
+            no_speech = len(clips) - len(kept)
+            first, _ = load_audio(clips.paths[int(kept[0]) if len(kept) else 0], spec.features.sample_rate)
+            inputs[spec] = (x, clips.labels[kept], time_preprocess(first, spec, repeats=20))
+        x, y, pre_ms = inputs[spec]
+        if len(x) == 0:
+            raise EdgeemoError("no clip with speech to score", Path(str(data).split(",")[0]))
+        gc.collect()
+        scope = "model" if reset_peak_rss() else "process"
+        baseline = _status_mb("VmRSS")
+        say(f"benchmarking {label} ...")
+        model = open_emotion_model(spec_in, backend=backend, threads=threads)
+        results.append(_measured(model, label, x, y, threads, runs, warmup, batch_size, pre_ms, scope, baseline))
+        del model
+    data_info = {
+        "path": str(data),
+        "dataset": clips.name,
+        "split": f"speakers {','.join(speakers)}" if speakers else "all clips",
+        "speakers": clips.speakers(),
+        "n": len(clips) - no_speech,
+        "no_speech_clips": no_speech,
+        "class_counts": clips.class_counts(),
+        "excluded": dict(clips.excluded),
         "limit_per_class": limit_per_class,
     }
     return BenchReport(data=data_info, models=results)

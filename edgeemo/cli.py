@@ -87,7 +87,10 @@ def train_face_cmd(
     ] = "subject",
     epochs: Annotated[int, typer.Option(help="Maximum epochs (EarlyStopping may stop sooner).")] = 40,
     batch_size: Annotated[int, typer.Option(help="Batch size.")] = 128,
-    lr: Annotated[float, typer.Option(help="Adam learning rate (halved on plateau).")] = 1e-3,
+    lr: Annotated[float, typer.Option(help="Adam learning rate (the start of the schedule).")] = 1e-3,
+    schedule: Annotated[
+        str, typer.Option(help="plateau (halve the rate when val loss stalls) or cosine (decay to 1e-5 over --epochs).")
+    ] = "plateau",
     label_smoothing: Annotated[float, typer.Option(help="Label smoothing of the cross-entropy.")] = 0.1,
     patience: Annotated[int, typer.Option(help="EarlyStopping patience in epochs (val accuracy).")] = 8,
     class_weight: Annotated[
@@ -140,6 +143,7 @@ def train_face_cmd(
             epochs=epochs,
             batch_size=batch_size,
             learning_rate=lr,
+            schedule=schedule,
             label_smoothing=label_smoothing,
             patience=patience,
             seed=seed,
@@ -150,6 +154,94 @@ def train_face_cmd(
         dropout=dropout,
         block_dropout=block_dropout,
         init_from=init_from,
+    )
+
+
+@train_app.command("voice")
+@clean_errors
+def train_voice_cmd(
+    data: Annotated[
+        str,
+        typer.Option(
+            help="Corpus folder(s), comma-separated (RAVDESS, TESS, CREMA-D, SAVEE; recognised by file names)."
+        ),
+    ],
+    out: Annotated[
+        Path, typer.Option(help="Run folder: config, features, history, curves, checkpoints. Re-run to resume.")
+    ] = Path("runs/voice"),
+    arch: Annotated[str, typer.Option(help="conv1d, lstm or crnn (Conv1D front + LSTM).")] = "crnn",
+    split: Annotated[
+        str, typer.Option(help="speaker (no speaker on two sides) or random (speakers leak; seed comparison only).")
+    ] = "speaker",
+    test_speakers: Annotated[
+        str | None,
+        typer.Option(help="Speakers held out as test, comma-separated (e.g. 17,18,19,20 or 1009,1010). "
+                     "Default: whole speakers at random up to --test-fraction."),
+    ] = None,
+    test_fraction: Annotated[float, typer.Option(help="Test fraction without --test-speakers.")] = 0.2,
+    val_fraction: Annotated[float, typer.Option(help="Validation fraction of the training side.")] = 0.15,
+    calm: Annotated[str, typer.Option(help="RAVDESS calm: neutral (merge) or exclude.")] = "neutral",
+    window: Annotated[float, typer.Option(help="Analysis window in seconds (pad/crop after VAD trim).")] = 3.0,
+    n_mfcc: Annotated[int, typer.Option(help="MFCC coefficients per frame.")] = 40,
+    deltas: Annotated[bool, typer.Option(help="Append delta and delta-delta coefficients.")] = False,
+    epochs: Annotated[int, typer.Option(help="Maximum epochs (EarlyStopping may stop sooner).")] = 60,
+    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 32,
+    lr: Annotated[float, typer.Option(help="Adam learning rate (the start of the schedule).")] = 1e-3,
+    schedule: Annotated[str, typer.Option(help="plateau or cosine learning-rate schedule.")] = "plateau",
+    patience: Annotated[int, typer.Option(help="EarlyStopping patience in epochs (val accuracy).")] = 12,
+    label_smoothing: Annotated[float, typer.Option(help="Label smoothing of the cross-entropy.")] = 0.1,
+    class_weight: Annotated[str, typer.Option(help="none, balanced or sqrt class weights.")] = "sqrt",
+    dropout: Annotated[float, typer.Option(help="Dropout in the classifier head.")] = 0.4,
+    aug_copies: Annotated[int, typer.Option(help="Augmented copies per training clip (0 = no augmentation).")] = 2,
+    noise_snr: Annotated[
+        str, typer.Option(help="Augmentation: white-noise SNR range in dB, MIN,MAX.")
+    ] = "15,30",
+    shift: Annotated[float, typer.Option(help="Augmentation: max time shift in seconds.")] = 0.25,
+    pitch: Annotated[float, typer.Option(help="Augmentation: max pitch shift in semitones (0 = off).")] = 2.0,
+    stretch: Annotated[float, typer.Option(help="Augmentation: max time-stretch (0.15 = rate 0.85-1.15).")] = 0.15,
+    limit_per_class: Annotated[
+        int | None, typer.Option(help="Use only the first N clips per class (quick runs, tests).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed (splits, init, augmentation).")] = 0,
+) -> None:
+    """Train a voice emotion model on MFCCs and report speaker-independent test metrics."""
+    from edgeemo.audio import AudioFeatures
+    from edgeemo.train.run import TrainSettings
+    from edgeemo.train.voice import train_voice
+    from edgeemo.train.voice_augment import VoiceAugmentation
+
+    try:
+        snr_lo, snr_hi = (float(v) for v in noise_snr.split(","))
+    except ValueError:
+        raise EdgeemoError(f"--noise-snr must be MIN,MAX in dB, got {noise_snr!r}") from None
+    paths = [Path(p.strip()) for p in data.split(",") if p.strip()]
+    if not paths:
+        raise EdgeemoError("--data names no folder")
+    speakers = [s.strip() for s in test_speakers.split(",") if s.strip()] if test_speakers else None
+    train_voice(
+        paths,
+        out,
+        arch=arch,
+        split=split,
+        test_speakers=speakers,
+        test_fraction=test_fraction,
+        val_fraction=val_fraction,
+        calm=calm,
+        features=AudioFeatures(window_s=window, n_mfcc=n_mfcc, n_mels=max(40, n_mfcc), deltas=deltas),
+        augmentation=VoiceAugmentation(aug_copies, (snr_lo, snr_hi), shift, pitch, stretch),
+        settings=TrainSettings(
+            epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=lr,
+            schedule=schedule,
+            label_smoothing=label_smoothing,
+            patience=patience,
+            lr_patience=4,
+            seed=seed,
+        ),
+        class_weight=class_weight,
+        dropout=dropout,
+        limit_per_class=limit_per_class,
     )
 
 
@@ -201,19 +293,23 @@ def bench_cmd(
     models: Annotated[
         list[str],
         typer.Argument(
-            help="Model files (.tflite, .onnx, .keras) or shipped names (face, face-float, "
-            "face-onnx). Each is checked against its manifest.",
+            help="Model files (.tflite, .onnx, .keras) or shipped names (face, face-float, face-onnx, "
+            "voice, voice-float, voice-onnx). Each is checked against its manifest.",
             show_default=False,
         ),
     ],
     data: Annotated[
-        Path,
+        str,
         typer.Option(
-            help="Labelled faces: a FER2013 root (split picked by --split), a <label>/*.jpg "
-            "folder such as CK+48, or fer2013.csv.",
+            help="Face models: a FER2013 root (split picked by --split), a <label>/*.jpg folder such as CK+48, "
+            "or fer2013.csv. Voice models: corpus folder(s), comma-separated (RAVDESS, TESS, CREMA-D, SAVEE).",
             show_default=False,
         ),
     ],
+    speakers: Annotated[
+        str | None,
+        typer.Option(help="Voice: only these speakers, comma-separated (e.g. 17,18,19,20: RAVDESS held-out actors)."),
+    ] = None,
     dataset: Annotated[str, typer.Option(help="auto, fer2013 or ckplus (label names).")] = "auto",
     split: Annotated[
         str,
@@ -251,8 +347,8 @@ def bench_cmd(
         typer.Option(help="auto (by file type), litert or tflite-runtime (.tflite), onnxruntime (.onnx)."),
     ] = "auto",
 ) -> None:
-    """Compare models on labelled faces: accuracy, macro-F1, UAR, per-class P/R/F1, latency, size,
-    memory.
+    """Compare models on labelled faces or voice clips: accuracy, macro-F1, UAR, per-class P/R/F1,
+    latency, size, memory.
 
     Every model gets the preprocessing from its own manifest. Prints the models side by
     side, writes a confusion-matrix PNG per model and, with --json, the whole report.
@@ -260,6 +356,8 @@ def bench_cmd(
 
     Example: edgeemo bench face-float face face-onnx --data ../shared/data/fer2013
     --json bench/fer2013.json
+
+    Voice: edgeemo bench voice voice-float --data ../shared/data/ravdess --speakers 17,18,19,20
     """
     from edgeemo.bench import run_bench
     from edgeemo.report import render_table, write_json, write_plots
@@ -276,6 +374,7 @@ def bench_cmd(
         backend=backend,
         batch_size=batch_size,
         progress=lambda msg: err.print(msg, style="dim", highlight=False),
+        speakers=[s.strip() for s in speakers.split(",") if s.strip()] if speakers else None,
     )
     render_table(report, Console())
     if json_path is not None:
@@ -293,13 +392,17 @@ def predict_cmd(
     model: Annotated[
         str,
         typer.Argument(
-            help="Model file (.tflite, .onnx, .keras) or shipped name (face, face-float, face-onnx).",
+            help="Model file (.tflite, .onnx, .keras) or shipped name (face, face-float, face-onnx, voice, ...).",
             show_default=False,
         ),
     ],
-    images: Annotated[
+    inputs: Annotated[
         list[Path],
-        typer.Argument(help="Face crops (any size, gray or colour; jpg, png...).", show_default=False),
+        typer.Argument(
+            help="Face crops (any size, gray or colour; jpg, png...) for a face model; audio clips (WAV, FLAC, "
+            "any rate) for a voice model.",
+            show_default=False,
+        ),
     ],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per image (JSON lines).")] = False,
     top: Annotated[int, typer.Option(min=1, help="How many likeliest emotions to show.")] = 3,
@@ -311,35 +414,40 @@ def predict_cmd(
         int | None, typer.Option(min=1, help="Interpreter threads (default: the runtime's choice).")
     ] = None,
 ) -> None:
-    """Classify the emotion of face crops with a model, preprocessed as its manifest says.
+    """Classify the emotion of face crops or voice clips with a model, preprocessed as its manifest says.
 
-    Every image is read first, so one unreadable file stops the command before any
-    output. The images should be cropped faces (`edgeemo demo` finds a face in a photo).
+    Every input is read first, so one unreadable file stops the command before any
+    output. Images should be cropped faces (`edgeemo demo` finds a face in a photo);
+    a clip without speech is reported as "no speech", not guessed.
 
-    Example: edgeemo predict face happy.jpg sad.png --json
+    Example: edgeemo predict face happy.jpg sad.png --json; edgeemo predict voice clip.wav
     """
     import json
 
     from rich.table import Table
 
-    from edgeemo.predict import open_face_model, predict_images
+    from edgeemo.predict import open_emotion_model, predict_clips, predict_images
     from edgeemo.report import print_wide
 
-    face_model = open_face_model(model, backend=backend, threads=threads)
-    for note in face_model.notes:
+    opened = open_emotion_model(model, backend=backend, threads=threads)
+    for note in opened.notes:
         err.print(f"[yellow]note:[/] {note}", highlight=False)
-    results = predict_images(face_model, images, top=top)
+    key = "image" if opened.task == "face" else "clip"
+    if opened.task == "face":
+        results = predict_images(opened, inputs, top=top)
+    else:
+        results = predict_clips(opened, inputs, top=top)
     if as_json:
         for r in results:
-            print(json.dumps({k: r[k] for k in ("image", "label", "score", "probs")}))
+            print(json.dumps({k: r[k] for k in (key, "label", "score", "probs")}))
         return
-    runner = face_model.runner
-    table = Table(title=f"{face_model.spec} ({face_model.quantization}, {runner.backend})")
-    for col in ("image", "emotion", "p", f"top {top}"):
+    runner = opened.runner
+    table = Table(title=f"{opened.spec} ({opened.quantization}, {runner.backend})")
+    for col in (key, "emotion", "p", f"top {top}"):
         table.add_column(col)
     for r in results:
         top_text = ", ".join(f"{k} {v:.2f}" for k, v in r["top"])
-        table.add_row(r["image"], r["label"], f"{r['score']:.2f}", top_text)
+        table.add_row(r[key], r["label"], f"{r['score']:.2f}", top_text)
     print_wide(Console(), table)
 
 

@@ -1,8 +1,9 @@
-"""Open a face model together with its preprocessing, and classify face images with it.
+"""Open a face or voice model together with its preprocessing, and classify face images
+or audio clips with it.
 
-Shared by ``edgeemo predict`` and ``edgeemo bench``: the model is opened through
-``open_model`` (manifest and sha256 checked) and its preprocessing is rebuilt from the
-manifest, so both commands feed the model exactly what it was trained on.
+Shared by ``edgeemo predict``, ``edgeemo bench`` and the device: the model is opened
+through ``open_model`` (manifest and sha256 checked) and its preprocessing is rebuilt
+from the manifest, so every caller feeds the model exactly what it was trained on.
 """
 
 from __future__ import annotations
@@ -20,17 +21,29 @@ from edgeemo.face_datasets import read_image
 from edgeemo.labels import EMOTIONS
 from edgeemo.runtime import Runner, open_model
 from edgeemo.shipped import resolve_model
+from edgeemo.voice import VoicePreprocessing, preprocess_file
+
+TASKS = ("face", "voice")
 
 
 @dataclass
-class FaceModel:
-    """An opened face model: runner, preprocessing, labels, and notes for the user."""
+class EmotionModel:
+    """An opened model: runner, task, preprocessing, labels, and notes for the user."""
 
     spec: str  # what the user typed (path or shipped name)
     runner: Runner
-    preprocessing: FacePreprocessing
+    preprocessing: FacePreprocessing | VoicePreprocessing
     labels: list[str]  # output index i means labels[i]
     notes: list[str] = field(default_factory=list)
+    task: str = "face"
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of one preprocessed input (no batch axis)."""
+        pre = self.preprocessing
+        if isinstance(pre, VoicePreprocessing):
+            return pre.input_shape
+        return (pre.size, pre.size, 1)
 
     @property
     def path(self) -> Path:
@@ -74,11 +87,25 @@ class FaceModel:
         return np.concatenate(out).astype(np.float32, copy=False)
 
 
-def open_face_model(spec: str | Path, backend: str = "auto", threads: int | None = None) -> FaceModel:
-    """Open a face model by path or shipped name, with the preprocessing from its manifest.
+def open_face_model(spec: str | Path, backend: str = "auto", threads: int | None = None) -> EmotionModel:
+    """Open a face model (see ``open_emotion_model``); any other task is an error."""
+    return open_emotion_model(spec, backend, threads, task="face")
 
-    A model without a manifest is accepted only if its input is the default (48, 48, 1):
-    the default FacePreprocessing and the canonical labels are then assumed (and noted).
+
+def open_voice_model(spec: str | Path, backend: str = "auto", threads: int | None = None) -> EmotionModel:
+    """Open a voice model (see ``open_emotion_model``); any other task is an error."""
+    return open_emotion_model(spec, backend, threads, task="voice")
+
+
+def open_emotion_model(
+    spec: str | Path, backend: str = "auto", threads: int | None = None, task: str | None = None
+) -> EmotionModel:
+    """Open a model by path or shipped name, with the preprocessing from its manifest.
+
+    ``task`` (face/voice) insists on one kind. A model without a manifest is accepted only
+    as a face model whose input is the default (48, 48, 1): the default FacePreprocessing
+    and the canonical labels are then assumed (and noted). A voice model always needs its
+    manifest (it holds the standardisation statistics).
     """
     path = resolve_model(spec)
     runner = open_model(path, backend=backend, threads=threads)
@@ -87,6 +114,11 @@ def open_face_model(spec: str | Path, backend: str = "auto", threads: int | None
     manifest = runner.manifest
     if manifest is None:
         default_shape = (DEFAULT_FACE.size, DEFAULT_FACE.size, 1)
+        if task == "voice":
+            raise EdgeemoError(
+                f"voice model has no manifest ({path.name}.json): its MFCC front end and statistics are unknown",
+                path,
+            )
         if per_sample != default_shape:
             raise EdgeemoError(
                 f"model has no manifest ({path.name}.json) and its input {per_sample} is not the "
@@ -94,17 +126,26 @@ def open_face_model(spec: str | Path, backend: str = "auto", threads: int | None
                 "export it with `edgeemo export` to write a manifest",
                 path,
             )
-        preprocessing, labels = DEFAULT_FACE, list(EMOTIONS)
+        preprocessing: FacePreprocessing | VoicePreprocessing = DEFAULT_FACE
+        labels = list(EMOTIONS)
+        model_task = "face"
         notes.append(f"{path}: no manifest; assuming the default 48x48 gray face preprocessing and labels")
     else:
-        if manifest.task != "face":
-            raise EdgeemoError(f"is a {manifest.task!r} model; this command takes face models", path)
+        model_task = manifest.task
+        if model_task not in TASKS:
+            raise EdgeemoError(f"manifest task {model_task!r} is not face or voice", path)
+        if task is not None and model_task != task:
+            raise EdgeemoError(f"is a {model_task!r} model; this command takes {task} models", path)
         try:
-            preprocessing = FacePreprocessing.from_dict(manifest.preprocessing)
+            if model_task == "face":
+                preprocessing = FacePreprocessing.from_dict(manifest.preprocessing)
+                expected: tuple[int, ...] = (preprocessing.size, preprocessing.size, 1)
+            else:
+                preprocessing = VoicePreprocessing.from_dict(manifest.preprocessing)
+                expected = preprocessing.input_shape
         except (EdgeemoError, TypeError) as exc:
             raise EdgeemoError(f"manifest preprocessing is invalid ({exc})", path) from None
         labels = list(manifest.labels)
-        expected = (preprocessing.size, preprocessing.size, 1)
         if per_sample != expected:
             raise EdgeemoError(
                 f"unexpected input shape {per_sample}: its manifest preprocessing makes {expected}",
@@ -116,26 +157,44 @@ def open_face_model(spec: str | Path, backend: str = "auto", threads: int | None
     classes = runner.output.shape[-1] if runner.output.shape else None
     if classes is not None and classes != len(labels):
         raise EdgeemoError(f"model has {classes} outputs but {len(labels)} labels", path)
-    return FaceModel(str(spec), runner, preprocessing, labels, notes)
+    return EmotionModel(str(spec), runner, preprocessing, labels, notes, model_task)
 
 
-def predict_images(model: FaceModel, images: Sequence[str | Path], top: int = 3) -> list[dict[str, Any]]:
+def _result(probs: np.ndarray, labels: list[str], top: int) -> dict[str, Any]:
+    order = np.argsort(-probs)
+    return {
+        "label": labels[int(order[0])],
+        "score": float(probs[order[0]]),
+        "top": [(labels[int(i)], float(probs[i])) for i in order[: max(1, top)]],
+        "probs": {label: float(v) for label, v in zip(labels, probs, strict=True)},
+    }
+
+
+def predict_clips(model: EmotionModel, clips: Sequence[str | Path], top: int = 3) -> list[dict[str, Any]]:
+    """Classify audio files with a voice model; every file is decoded first.
+
+    A clip without speech gets ``label`` "no speech", ``score`` 0 and empty ``probs``:
+    silence is reported, never guessed.
+    """
+    pre = model.preprocessing
+    assert isinstance(pre, VoicePreprocessing)
+    inputs = [preprocess_file(Path(p), pre) for p in clips]
+    speech = [x for x in inputs if x is not None]
+    probs = iter(model.predict(np.stack(speech)) if speech else [])
+    results = []
+    for path, x in zip(clips, inputs, strict=True):
+        if x is None:
+            results.append({"clip": str(path), "label": "no speech", "score": 0.0, "top": [], "probs": {}})
+        else:
+            results.append({"clip": str(path), **_result(next(probs), model.labels, top)})
+    return results
+
+
+def predict_images(model: EmotionModel, images: Sequence[str | Path], top: int = 3) -> list[dict[str, Any]]:
     """Classify face image files; every file is decoded first, so a bad one fails before any output.
 
     Returns one dict per image: image, label, score, top [(label, p)...], probs {label: p}.
     """
     faces = [read_image(Path(p)) for p in images]
     probs = model.predict(preprocess_faces(faces, model.preprocessing))
-    results = []
-    for path, p in zip(images, probs, strict=True):
-        order = np.argsort(-p)
-        results.append(
-            {
-                "image": str(path),
-                "label": model.labels[int(order[0])],
-                "score": float(p[order[0]]),
-                "top": [(model.labels[int(i)], float(p[i])) for i in order[: max(1, top)]],
-                "probs": {label: float(v) for label, v in zip(model.labels, p, strict=True)},
-            }
-        )
-    return results
+    return [{"image": str(path), **_result(p, model.labels, top)} for path, p in zip(images, probs, strict=True)]

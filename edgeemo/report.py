@@ -104,7 +104,7 @@ def render_table(report: BenchReport, console: Console) -> None:
     row("throughput batch 1 (/s)", lambda r: f"{r.throughput_per_s:.0f}")
     row("throughput batched (/s)", lambda r: f"{r.batch_throughput_per_s:.0f}")
     row("edgeemo overhead (x)", lambda r: _num(r.invoke_overhead_ratio))
-    row("preprocess 1 face (ms)", lambda r: f"{r.preprocess_ms:.3f}")
+    row("preprocess 1 input (ms)", lambda r: f"{r.preprocess_ms:.3f}")
     table.add_section()
     row("model size", lambda r: _size(r.size_bytes))
     row("peak RSS (MiB)", lambda r: _num(r.peak_rss_mb, "{:.0f}"))

@@ -337,6 +337,19 @@ def speaker_split(
     return np.flatnonzero(~mask), np.flatnonzero(mask)
 
 
+def select_speakers(dataset: VoiceDataset, names: Sequence[str | int]) -> VoiceDataset:
+    """Only the clips of the named speakers (matched as in ``speaker_split``)."""
+    groups = [str(g) for g in dataset.groups]
+    keep: set[str] = set()
+    for name in names:
+        hits = {g for g in set(groups) if _speaker_matches(str(name), g)}
+        if not hits:
+            raise EdgeemoError(f"no speaker {name!r} in {dataset.name} (speakers: {', '.join(dataset.speakers())})")
+        keep |= hits
+    idx = [i for i, g in enumerate(groups) if g in keep]
+    return dataset.subset(idx, f"{dataset.name} ({', '.join(sorted(keep))})")
+
+
 def _speaker_matches(name: str, group: str) -> bool:
     local = group.split(":", 1)[-1]
     if name in (group, local) or name.upper() == local.upper():

@@ -23,6 +23,8 @@ from edgeemo.face import FacePreprocessing, preprocess_faces
 from edgeemo.face_datasets import FaceDataset, load_faces
 from edgeemo.labels import EMOTIONS
 from edgeemo.splits import stratified_split
+from edgeemo.voice import VoicePreprocessing, preprocess_files
+from edgeemo.voice_datasets import VoiceDataset, load_voice
 
 SEED = 0  # fixed: the same run always gets the same calibration and verification samples
 
@@ -31,7 +33,7 @@ SEED = 0  # fixed: the same run always gets the same calibration and verificatio
 class Samples:
     """Preprocessed model inputs with their labels and where they came from."""
 
-    x: np.ndarray  # float32 (N, size, size, 1): output of the core preprocessing
+    x: np.ndarray  # float32 model inputs from the core preprocessing: (N, 48, 48, 1) faces, (N, frames, coeffs) voice
     y: np.ndarray  # int64 class indices into the labels
     sources: list[str]
     description: str  # human-readable origin, e.g. "test split of run runs/fer (3589 faces)"
@@ -53,7 +55,7 @@ class ExportSource:
     run_dir: Path | None  # None for a bare .keras file
     config: dict[str, Any]  # the run's config.json ({} for a bare .keras file)
     labels: list[str]
-    preprocessing: FacePreprocessing
+    preprocessing: FacePreprocessing | VoicePreprocessing
     task: str = "face"
     split_sources: dict[str, list[str]] = field(default_factory=dict)  # split.json
     run_metrics: dict[str, Any] = field(default_factory=dict)  # metrics.json
@@ -62,6 +64,7 @@ class ExportSource:
     verify_data: Path | None = None
     limit_per_class: int | None = None
     notes: list[str] = field(default_factory=list)  # e.g. "trained with mixed_float16 ..."
+    voice_roots: list[Path] = field(default_factory=list)  # voice: the corpus folders, in training order
 
 
 def _read_json(path: Path) -> Any:
@@ -120,10 +123,16 @@ def resolve_source(
     if not isinstance(config, dict) or "preprocessing" not in config or "data" not in config:
         raise EdgeemoError("config.json lacks 'preprocessing' or 'data'", run_dir / "config.json")
     task = config.get("task", "face")
-    if task != "face":
-        raise EdgeemoError(f"exporting {task!r} runs is not supported yet (face only)", run_dir)
+    if task not in ("face", "voice"):
+        raise EdgeemoError(f"unknown task {task!r} in config.json (face or voice)", run_dir / "config.json")
     try:
-        pre = FacePreprocessing.from_dict(config["preprocessing"])
+        pre: FacePreprocessing | VoicePreprocessing = (
+            FacePreprocessing.from_dict(config["preprocessing"])
+            if task == "face"
+            else VoicePreprocessing.from_dict(config["preprocessing"])
+        )
+        if task == "voice" and not pre.count:
+            raise EdgeemoError("voice preprocessing has no standardisation statistics (unfinished run?)")
     except (EdgeemoError, TypeError) as exc:
         raise EdgeemoError(f"bad preprocessing in config.json ({exc})", run_dir / "config.json") from None
     splits = _read_json(run_dir / "split.json")
@@ -132,6 +141,8 @@ def resolve_source(
     metrics_path = run_dir / "metrics.json"
     run_metrics = _read_json(metrics_path) if metrics_path.is_file() else {}
     split_desc = config.get("split") or {}
+    if task == "voice":
+        return _voice_source(model_path, run_dir, config, pre, splits, run_metrics, data, limit_per_class)
     data_path = Path(data) if data is not None else Path(config["data"])
     if not data_path.exists():
         raise EdgeemoError(
@@ -221,6 +232,8 @@ def load_run_split(source: ExportSource, which: str) -> FaceDataset:
     if not wanted:
         raise EdgeemoError(f"split.json has an empty {which!r} split", source.run_dir / "split.json")
     limit = source.limit_per_class
+    if source.task == "voice":
+        raise EdgeemoError("internal: voice runs are read by voice_split")
     if which == "test":
         if config.get("test_data"):
             root = source.verify_data or Path(config["test_data"])
@@ -254,6 +267,9 @@ def export_samples(
     if verify_size is not None and verify_size < 1:
         raise EdgeemoError(f"--verify-size must be at least 1, got {verify_size}")
     pre = source.preprocessing
+    if source.task == "voice":
+        return voice_samples(source, calib_size, verify_size, seed)
+    assert isinstance(pre, FacePreprocessing)
     if source.run_dir is not None:
         train = load_run_split(source, "train")
         test = load_run_split(source, "test")
@@ -287,3 +303,106 @@ def export_samples(
         test_desc = f"class-stratified {len(verify_idx)} of the {test_desc}"
     verify = _to_samples(test, verify_idx, pre, test_desc, False)
     return calib, verify
+
+
+# ----------------------------------------------------------------------------- voice
+
+
+def _voice_source(
+    model_path: Path,
+    run_dir: Path,
+    config: dict[str, Any],
+    pre: VoicePreprocessing,
+    splits: dict[str, Any],
+    run_metrics: dict[str, Any],
+    data: str | Path | None,
+    limit_per_class: int | None,
+) -> ExportSource:
+    """A voice run: its corpus folders (``--data`` may replace them, comma-separated, same order)."""
+    roots = [Path(p) for p in (str(data).split(",") if data is not None else config["data"])]
+    if len(roots) != len(config["data"]):
+        raise EdgeemoError(
+            f"--data names {len(roots)} folders but the run was trained on {len(config['data'])}", run_dir
+        )
+    missing = [r for r in roots if not r.exists()]
+    if missing:
+        raise EdgeemoError(
+            f"the run's corpus folder {str(missing[0])!r} is not there (relative paths are from the current "
+            "folder); pass --data",
+            run_dir / "config.json",
+        )
+    return ExportSource(
+        model_path=model_path,
+        run_dir=run_dir,
+        config=config,
+        labels=list(config.get("labels") or EMOTIONS),
+        preprocessing=pre,
+        task="voice",
+        split_sources=splits,
+        run_metrics=run_metrics,
+        data=roots[0],
+        dataset=(config.get("split") or {}).get("dataset", "auto"),
+        limit_per_class=limit_per_class,
+        voice_roots=roots,
+    )
+
+
+def voice_split(source: ExportSource, which: str) -> VoiceDataset:
+    """Re-read a voice run's ``train`` or ``test`` clips (split.json) with the core corpus reader."""
+    assert source.run_dir is not None
+    calm = (source.config.get("split") or {}).get("calm", "neutral")
+    pool = load_voice(source.voice_roots, overrides={"ravdess": {"02": None}} if calm == "exclude" else None)
+    trained_roots = source.config["data"]
+
+    def key(path: str, roots: list[str] | list[Path]) -> str:
+        for root in roots:
+            rel = os.path.relpath(path, str(root))
+            if not rel.startswith(".."):
+                return f"{roots.index(root)}:{os.path.normpath(rel)}"  # type: ignore[arg-type]
+        return os.path.normpath(path)
+
+    index = {key(p, list(source.voice_roots)): i for i, p in enumerate(pool.paths)}
+    wanted = source.split_sources[which]
+    if not wanted:
+        raise EdgeemoError(f"split.json has an empty {which!r} split", source.run_dir / "split.json")
+    idx, missing = [], []
+    for p in wanted:
+        i = index.get(key(p, trained_roots))
+        (missing if i is None else idx).append(p if i is None else i)
+    if missing:
+        raise EdgeemoError(
+            f"{len(missing)} of {len(wanted)} {which} clips listed in split.json are not in "
+            f"{', '.join(map(str, source.voice_roots))} (first: {missing[0]}); point --data at the run's corpora",
+            source.run_dir,
+        )
+    ds = pool.subset(idx, f"{pool.name}-{which}")
+    if source.limit_per_class is not None:
+        keep = np.concatenate([np.flatnonzero(ds.labels == c)[: source.limit_per_class] for c in np.unique(ds.labels)])
+        ds = ds.subset(np.sort(keep))
+    return ds
+
+
+def voice_samples(
+    source: ExportSource, calib_size: int = 500, verify_size: int | None = None, seed: int = SEED
+) -> tuple[Samples, Samples]:
+    """(calibration, verification) for a voice run: class-balanced TRAIN clips, the TEST clips
+    (held-out speakers), both through THE core voice front end (``edgeemo.voice``)."""
+    if source.run_dir is None:
+        raise EdgeemoError("a voice model is exported from its training run folder (it holds the statistics)")
+    pre = source.preprocessing
+    assert isinstance(pre, VoicePreprocessing)
+    train, test = voice_split(source, "train"), voice_split(source, "test")
+    calib_idx = balanced_indices(train.labels, calib_size, seed)
+    verify_idx = stratified_indices(test.labels, verify_size, seed)
+    origin = (source.config.get("split") or {}).get("test", {}).get("source", "held out")
+    out = []
+    for ds, idx, desc, balanced in (
+        (train, calib_idx, f"class-balanced sample of the train split of run {source.run_dir}", True),
+        (test, verify_idx, f"test split of run {source.run_dir} ({origin})", False),
+    ):
+        sub = ds.subset(idx)
+        x, kept = preprocess_files(sub.paths, pre)
+        if len(kept) == 0:
+            raise EdgeemoError(f"no clip with speech in the {desc}", source.run_dir)
+        out.append(Samples(x, sub.labels[kept], [sub.paths[i] for i in kept], desc, balanced))
+    return out[0], out[1]

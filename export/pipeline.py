@@ -36,6 +36,9 @@ from rich.table import Table  # noqa: E402
 from edgeemo.errors import EdgeemoError  # noqa: E402
 from edgeemo.manifest import Manifest, write_manifest  # noqa: E402
 from edgeemo.runtime import open_model  # noqa: E402
+from edgeemo.voice import VoicePreprocessing  # noqa: E402
+
+LAYOUT = {"face": "NHWC", "voice": "NTC (frames, MFCC coefficients)"}
 
 QUANTIZE = ("int8", "float16", "none")
 FORMATS = ("tflite", "onnx")
@@ -90,11 +93,9 @@ def load_keras(source: ExportSource) -> Any:
         raise EdgeemoError(f"not a loadable Keras model ({' '.join(str(exc).split())[:200]})", path) from None
     pre = source.preprocessing
     shape = tuple(model.inputs[0].shape[1:]) if len(model.inputs) == 1 else None
-    if shape != (pre.size, pre.size, 1):
-        raise EdgeemoError(
-            f"model input {shape} does not match the preprocessing ({pre.size}, {pre.size}, 1)",
-            path,
-        )
+    expected = pre.input_shape if isinstance(pre, VoicePreprocessing) else (pre.size, pre.size, 1)
+    if shape != tuple(expected):
+        raise EdgeemoError(f"model input {shape} does not match the preprocessing {tuple(expected)}", path)
     classes = model.outputs[0].shape[-1]
     if classes != len(source.labels):
         raise EdgeemoError(f"model predicts {classes} classes but the run has {len(source.labels)} labels", path)
@@ -104,7 +105,7 @@ def load_keras(source: ExportSource) -> Any:
     return model
 
 
-def io_spec(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+def io_spec(path: Path, task: str = "face") -> tuple[dict[str, Any], dict[str, Any]]:
     """Input and output tensor descriptions of a written model file, for its manifest."""
     runner = open_model(path)
 
@@ -114,7 +115,7 @@ def io_spec(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
             d.update(scale=spec.scale, zero_point=spec.zero_point)
         return d
 
-    return describe(runner.input, "NHWC"), describe(runner.output, "NC (class probabilities)")
+    return describe(runner.input, LAYOUT[task]), describe(runner.output, "NC (class probabilities)")
 
 
 def training_info(source: ExportSource, model: Any) -> dict[str, Any]:
@@ -164,6 +165,12 @@ class _Exporter:
             console,
         )
         self.labels = source.labels
+        self.unit = "faces" if source.task == "face" else "clips"
+        # Keras 3 LSTMs convert to full-integer TFLite only unrolled (same weights, same maths);
+        # both TFLite files come from that copy so parent and child are the same graph.
+        from edgeemo.export.tflite import unrolled
+
+        self.tflite_model = unrolled(model)
         self.training = training_info(source, model)
         self.keras_probs = np.asarray(model.predict(verify.x, batch_size=256, verbose=0), np.float32)
         self.rows: list[dict[str, Any]] = []
@@ -180,7 +187,7 @@ class _Exporter:
         }
 
     def write(self, path: Path, fmt: str, quantization: dict[str, Any], metrics: dict[str, Any]) -> None:
-        inp, outp = io_spec(path)
+        inp, outp = io_spec(path, self.source.task)
         manifest = Manifest(
             task=self.source.task,
             labels=list(self.labels),
@@ -213,11 +220,13 @@ class _Exporter:
         self.console.print(f"converting float {fmt}: {path}")
         t0 = time.time()
         if fmt == "tflite":
-            write_tflite(self.model, path, "none")
+            write_tflite(self.tflite_model, path, "none")
             quant: dict[str, Any] = {
                 "mode": "none",
                 "converter": TFLITE_CONVERTER,
             }
+            if self.tflite_model is not self.model:
+                quant["recurrent"] = "LSTM layers unrolled over the fixed number of frames (same weights)"
         else:
             from edgeemo.export.onnx import OPSET
 
@@ -237,7 +246,8 @@ class _Exporter:
         }
         if agreement < 0.99:
             self.console.print(
-                f"[yellow]warning:[/yellow] {path.name} agrees with the Keras model on only {agreement:.1%} of faces"
+                f"[yellow]warning:[/yellow] {path.name} agrees with the Keras model on only "
+                f"{agreement:.1%} of {self.unit}"
             )
         self.write(path, fmt, quant, metrics)
         self.rows.append(
@@ -296,17 +306,32 @@ class _Exporter:
         return metrics
 
     def tflite_child(self, mode: str, parent: Path, probs_float: np.ndarray) -> None:
-        from edgeemo.export.tflite import has_recurrent_layers, write_tflite
+        from edgeemo.export.tflite import write_tflite
 
         path = self.out / f"{self.name}-{mode}.tflite"
         self.console.print(
             f"converting {mode} tflite"
-            + (f" ({len(self.calib)} calibration faces)" if mode == "int8" else "")
+            + (f" ({len(self.calib)} calibration {self.unit})" if mode == "int8" else "")
             + f": {path}"
         )
-        write_tflite(self.model, path, mode, self.calib.x if mode == "int8" else None)
+        write_tflite(self.tflite_model, path, mode, self.calib.x if mode == "int8" else None)
         quant: dict[str, Any] = {"converter": TFLITE_CONVERTER}
-        if mode == "int8":
+        if self.tflite_model is not self.model:
+            quant["recurrent"] = "LSTM layers unrolled over the fixed number of frames (same weights)"
+        if mode == "int8" and self.source.task == "voice":
+            inp, _ = io_spec(path, "voice")
+            quant.update(
+                scheme="full integer: int8 weights (per-channel), int8 activations, int8 I/O"
+                + (" (LSTM unrolled into int8 FullyConnected/elementwise ops)" if "recurrent" in quant else ""),
+                supported_ops="TFLITE_BUILTINS_INT8",
+                calibration=self.calibration_info(),
+                input_quantization={
+                    "scale": inp["scale"],
+                    "zero_point": inp["zero_point"],
+                    "note": "standardised MFCCs (range from calibration); values beyond it saturate",
+                },
+            )
+        elif mode == "int8":
             inp, _ = io_spec(path)
             pre = self.source.preprocessing
             expected_zp = -128 - int(round(pre.offset / pre.scale))
@@ -332,23 +357,41 @@ class _Exporter:
                 )
         else:
             quant.update(scheme="float16 weights, float32 input/output (dequantised at load on CPU)")
-        if has_recurrent_layers(self.model):
-            from edgeemo.export.tflite import RECURRENT_NOTE
-
-            quant["note"] = RECURRENT_NOTE
         self.finish_child(path, "tflite", mode, quant, probs_float, parent)
 
+    def onnx_dynamic_child(
+        self, path: Path, parent: Path, probs_float: np.ndarray, recurrent: list[str]
+    ) -> None:
+        """Recurrent graphs: static QDQ would leave the LSTM nodes float, so dynamic quantisation
+        (int8 weights incl. the LSTM's, activations quantised at run time) is used, and said."""
+        from edgeemo.export.onnx import quantize_onnx_dynamic
+
+        note = (
+            f"graph has recurrent nodes ({', '.join(recurrent)}): static QDQ would leave them float, so dynamic "
+            "quantisation is used (int8 weights incl. LSTM, uint8 activations quantised at run time)"
+        )
+        self.console.print(f"[yellow]note:[/yellow] {note}")
+        self.notes.append(note)
+        info = quantize_onnx_dynamic(parent, path)
+        lat = latency_ms([parent, path], self.verify.x)
+        quant = {**info, "recurrent_nodes": recurrent, "note": note, "latency_ms": lat, "measured_on": _cpu_name()}
+        self.finish_child(path, "onnx", "int8", quant, probs_float, parent)
+
     def onnx_child(self, activations: str, parent: Path, probs_float: np.ndarray) -> None:
-        from edgeemo.export.onnx import quantize_onnx
+        from edgeemo.export.onnx import quantize_onnx, recurrent_ops
 
         path = self.out / f"{self.name}-int8.onnx"
+        recurrent = recurrent_ops(parent)
+        if recurrent:
+            self.onnx_dynamic_child(path, parent, probs_float, recurrent)
+            return
         candidates = ["uint8", "int8"] if activations == "auto" else [activations]
         files = {a: self.out / f".{self.name}-int8-{a}.candidate.onnx" for a in candidates}
         measured: dict[str, dict[str, Any]] = {}
         infos: dict[str, dict[str, Any]] = {}
         try:
             for act, file in files.items():
-                self.console.print(f"quantizing onnx, {act} activations ({len(self.calib)} calibration faces)")
+                self.console.print(f"quantizing onnx, {act} activations ({len(self.calib)} calibration {self.unit})")
                 infos[act] = quantize_onnx(parent, file, self.calib.x, act)
                 m = compare(self.verify.y, probs_float, predict_file(file, self.verify.x), self.labels)
                 measured[act] = {
@@ -470,7 +513,7 @@ def export_run(
     t0 = time.time()
     calib, verify = export_samples(src, calib_size, verify_size)
     console.print(
-        f"calibration: {len(calib)} faces ({calib.description}); verification: {len(verify)} faces "
+        f"calibration: {len(calib)} samples ({calib.description}); verification: {len(verify)} samples "
         f"({verify.description}) [{time.time() - t0:.1f}s]"
     )
     out.mkdir(parents=True, exist_ok=True)
@@ -504,7 +547,7 @@ def export_run(
 def summary_table(summary: dict[str, Any]) -> Table:
     """A rich table of the written files: size, accuracy, top-1 agreement with the reference."""
     table = Table(
-        title=f"{summary['out']}: verified on {summary['verification']['n']} held-out faces",
+        title=f"{summary['out']}: verified on {summary['verification']['n']} held-out samples",
         caption="agreement: same top-1 class as the float parent (float files: as the Keras model)",
     )
     table.add_column("file", no_wrap=True)

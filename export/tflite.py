@@ -26,11 +26,11 @@ from edgeemo.errors import EdgeemoError  # noqa: E402
 
 MODES = ("none", "float16", "int8")
 
-# Recurrent layers: full-int8 TFLite needs the fused UnidirectionalSequenceLSTM kernels;
-# a Keras LSTM that does not lower to them stays float (or fails with BUILTINS_INT8 only).
+# A Keras 3 LSTM lowers to a TF while loop, which full-integer TFLite cannot quantise;
+# unrolled over the fixed number of frames it becomes plain int8 FullyConnected/elementwise ops.
 RECURRENT_NOTE = (
-    "model contains recurrent layers (LSTM/GRU): full-integer TFLite may not quantise them; "
-    "voice models are expected to use dynamic-range quantisation instead"
+    "model contains recurrent layers: export converts them unrolled (edgeemo.export.tflite.unrolled); "
+    "a layer that cannot be unrolled does not convert to full integer"
 )
 
 
@@ -65,6 +65,26 @@ def _converter(model: Any, workdir: str) -> Any:
     archive.add_endpoint("serve", serving_function(model))
     archive.write_out(workdir, verbose=False)
     return tf.lite.TFLiteConverter.from_saved_model(workdir, signature_keys=["serve"])
+
+
+def unrolled(model: Any) -> Any:
+    """The model with every LSTM/GRU/SimpleRNN rebuilt with ``unroll=True`` and the same
+    weights (functional models); ``model`` itself when there is nothing to unroll."""
+    import keras
+
+    if not has_recurrent_layers(model) or not isinstance(model, keras.Model):
+        return model
+    config = model.get_config()
+    changed = False
+    for layer in config.get("layers", []):
+        if layer.get("class_name") in ("LSTM", "GRU", "SimpleRNN") and not layer["config"].get("unroll"):
+            layer["config"]["unroll"] = True
+            changed = True
+    if not changed:
+        return model
+    clone = model.__class__.from_config(config)
+    clone.set_weights(model.get_weights())
+    return clone
 
 
 def has_recurrent_layers(model: Any) -> bool:

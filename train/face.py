@@ -104,15 +104,16 @@ def resolve_splits(
 
 
 def make_dataset(
-    x: np.ndarray, y: np.ndarray, batch: int, augment: keras.Sequential | None, seed: int
+    x: np.ndarray, y: np.ndarray, batch: int, augment: keras.Sequential | None, seed: int, shuffle: bool = False
 ) -> tf.data.Dataset:
+    """Batches of (x, one-hot y); training sets (``augment`` or ``shuffle``) are reshuffled every epoch."""
     onehot = keras.utils.to_categorical(y, len(EMOTIONS)).astype(np.float32)
     ds = tf.data.Dataset.from_tensor_slices((x, onehot))
+    if augment is not None or shuffle:
+        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch)
     if augment is not None:
-        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True).batch(batch)
         ds = ds.map(lambda a, b: (augment(a, training=True), b), num_parallel_calls=tf.data.AUTOTUNE)
-    else:
-        ds = ds.batch(batch)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 

@@ -44,7 +44,24 @@ class TrainSettings:
     lr_patience: int = 3  # ReduceLROnPlateau on val_loss
     lr_factor: float = 0.5
     min_lr: float = 1e-5
+    schedule: str = "plateau"  # plateau (ReduceLROnPlateau) or cosine (learning_rate -> min_lr over epochs)
     seed: int = 0
+
+
+def learning_rate_callback(settings: TrainSettings) -> keras.callbacks.Callback:
+    """The learning-rate schedule; cosine depends only on the epoch index, so it survives a resume."""
+    if settings.schedule == "plateau":
+        return keras.callbacks.ReduceLROnPlateau(
+            monitor="val_loss", factor=settings.lr_factor, patience=settings.lr_patience, min_lr=settings.min_lr
+        )
+    if settings.schedule == "cosine":
+        top, bottom, span = settings.learning_rate, settings.min_lr, max(settings.epochs - 1, 1)
+
+        def cosine(epoch: int, lr: float) -> float:
+            return float(bottom + 0.5 * (top - bottom) * (1 + math.cos(math.pi * min(epoch, span) / span)))
+
+        return keras.callbacks.LearningRateScheduler(cosine)
+    raise EdgeemoError(f"unknown learning-rate schedule {settings.schedule!r} (plateau, cosine)")
 
 
 def setup_hardware(seed: int) -> str:
@@ -131,8 +148,12 @@ def plot_history(history_csv: Path, out_png: Path, title: str) -> None:
 
 def _identity(key: str, value: Any) -> Any:
     """What must match for a resume: the data folder however it is spelled, the split's sizes."""
+    if key == "data" and isinstance(value, list):  # voice: several corpus folders
+        return [str(Path(v).resolve()) for v in value]
     if key == "data" and value is not None:
         return str(Path(value).resolve())
+    if key == "preprocessing" and isinstance(value, dict):
+        return {k: v for k, v in value.items() if k != "standardize"}  # voice: statistics come from the data
     if key == "split" and isinstance(value, dict):
         return (value.get("dataset"), value.get("protocol"), value["train"]["n"], value["test"]["n"])
     return value
@@ -198,12 +219,7 @@ def fit(
         ),
         keras.callbacks.ModelCheckpoint(last, save_best_only=False),
         keras.callbacks.CSVLogger(str(history_csv), append=initial_epoch > 0),
-        keras.callbacks.ReduceLROnPlateau(
-            monitor="val_loss",
-            factor=settings.lr_factor,
-            patience=settings.lr_patience,
-            min_lr=settings.min_lr,
-        ),
+        learning_rate_callback(settings),
         stopper,
         keras.callbacks.LambdaCallback(
             on_epoch_end=lambda e, logs: plot_history(history_csv, run_dir / "curves.png", title)

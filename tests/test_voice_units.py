@@ -1,0 +1,98 @@
+"""Voice building blocks: the stored preprocessing, waveform augmentation, unrolled LSTM export, splits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import SHARED_DATA
+
+from edgeemo.audio import AudioFeatures, RunningStats
+from edgeemo.errors import EdgeemoError
+from edgeemo.voice import VoicePreprocessing, preprocess_clip
+
+
+def _pre() -> VoicePreprocessing:
+    feats = AudioFeatures(window_s=1.0)
+    stats = RunningStats().update(np.random.default_rng(0).normal(3, 2, (500, feats.n_features)))
+    return VoicePreprocessing.from_stats(feats, stats)
+
+
+def test_preprocessing_round_trips_exactly_through_its_manifest_dict():
+    pre = _pre()
+    again = VoicePreprocessing.from_dict(pre.to_dict())
+    assert again == pre and hash(again) == hash(pre)
+    assert again.to_dict() == pre.to_dict()
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda d: d["standardize"].update(mean=[0.0] * 3, std=[1.0] * 3), "coefficients"),
+        (lambda d: d["standardize"].update(std=[-1.0] * 40), "negative std"),
+        (lambda d: d.update(n_mfcc="40"), "n_mfcc"),
+        (lambda d: d.update(colour="red"), "unknown voice preprocessing keys"),
+    ],
+)
+def test_bad_stored_preprocessing_is_a_clear_error(mutate, message):
+    d = _pre().to_dict()
+    mutate(d)
+    with pytest.raises(EdgeemoError, match=message):
+        VoicePreprocessing.from_dict(d)
+
+
+def test_standardised_features_are_centred_and_silence_is_no_speech():
+    pre = _pre()
+    t = np.arange(16000) / 16000
+    x = preprocess_clip((0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), pre)
+    assert x is not None and x.shape == (99, 40) and x.dtype == np.float32
+    assert preprocess_clip(np.zeros(16000, np.float32), pre) is None
+
+
+def test_augmentation_is_seeded_finite_and_changes_the_clip():
+    from edgeemo.train.voice_augment import VoiceAugmentation, augment_waveform
+
+    t = np.arange(24000) / 16000
+    x = (0.3 * np.sin(2 * np.pi * 200 * t)).astype(np.float32)
+    aug = VoiceAugmentation(p=1.0)
+    a = augment_waveform(x, aug, np.random.default_rng(1))
+    b = augment_waveform(x, aug, np.random.default_rng(1))
+    assert np.array_equal(a, b) and np.all(np.isfinite(a)) and np.max(np.abs(a)) <= 1.0
+    assert len(a) != len(x) or not np.allclose(a, x)
+    with pytest.raises(EdgeemoError):
+        VoiceAugmentation(noise_snr_db=(30.0, 10.0))
+
+
+@pytest.mark.parametrize("arch", ["lstm", "crnn"])
+def test_unrolled_copy_computes_the_same_function(arch):
+    from edgeemo.export.tflite import unrolled
+    from edgeemo.train.voice_models import build_voice_model
+
+    model = build_voice_model(arch, (40, 13))
+    x = np.random.default_rng(0).normal(size=(4, 40, 13)).astype(np.float32)
+    copy = unrolled(model)
+    assert copy is not model
+    assert all(layer.unroll for layer in copy.layers if type(layer).__name__ == "LSTM")
+    np.testing.assert_allclose(copy.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-5)
+    assert model.count_params() < 500_000
+
+
+def test_ravdess_held_out_actors_never_reach_training():
+    ravdess = SHARED_DATA / "ravdess"
+    if not ravdess.is_dir():
+        pytest.skip("RAVDESS not available")
+    from edgeemo.train.voice import resolve_voice_splits
+
+    train, val, test, desc = resolve_voice_splits([ravdess], test_speakers=["17", "18", "19", "20"])
+    assert sorted(desc["test"]["speakers"]) == [f"ravdess:{a}" for a in (17, 18, 19, 20)]
+    assert len(test) == 240 and len(train) + len(val) == 960
+    assert not ({str(g) for g in train.groups} | {str(g) for g in val.groups}) & set(desc["test"]["speakers"])
+
+
+def test_random_split_is_labelled_leaky():
+    tess = SHARED_DATA / "tess"
+    if not tess.is_dir():
+        pytest.skip("TESS not available")
+    from edgeemo.train.voice import resolve_voice_splits
+
+    *_, desc = resolve_voice_splits([tess], split="random")
+    assert "LEAKY" in desc["protocol"]

@@ -54,6 +54,7 @@ class AudioFeatures:
     ceplifter: int = 22
     append_energy: bool = True
     remove_dc: bool = True
+    cmn: bool = False  # cepstral mean normalisation: subtract the clip's mean over its speech frames
     vad_rel_db: float = -35.0
     vad_abs_db: float = -60.0
     vad_min_speech_s: float = 0.2
@@ -65,7 +66,7 @@ class AudioFeatures:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise EdgeemoError(f"voice features {name} must be an int, got {value!r}")
-        for name in ("deltas", "append_energy", "remove_dc"):
+        for name in ("deltas", "append_energy", "remove_dc", "cmn"):
             if not isinstance(getattr(self, name), bool):
                 raise EdgeemoError(f"voice features {name} must be true or false, got {getattr(self, name)!r}")
         for name, f in self.__dataclass_fields__.items():
@@ -286,7 +287,15 @@ def clip_features(samples: np.ndarray, feats: AudioFeatures = DEFAULT_VOICE) -> 
         return None
     if feats.remove_dc:
         speech = speech - np.float32(np.mean(speech, dtype=np.float64))
-    return mfcc_features(fix_length(speech, feats), feats)
+    coeffs = mfcc_features(fix_length(speech, feats), feats)
+    if feats.cmn:
+        # frames that hold speech (the rest is centre padding): their mean is the clip's channel/speaker offset
+        n = feats.window_samples
+        left = max(0, (n - len(speech)) // 2)
+        first = left // feats.frame_step
+        last = min(len(coeffs), (left + min(len(speech), n)) // feats.frame_step + 1)
+        coeffs = coeffs - coeffs[first:last].mean(axis=0, keepdims=True)
+    return coeffs
 
 
 def file_features(path: str | Path, feats: AudioFeatures = DEFAULT_VOICE) -> np.ndarray | None:

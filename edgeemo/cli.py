@@ -178,12 +178,20 @@ def train_voice_cmd(
         typer.Option(help="Speakers held out as test, comma-separated (e.g. 17,18,19,20 or 1009,1010). "
                      "Default: whole speakers at random up to --test-fraction."),
     ] = None,
+    val_speakers: Annotated[
+        str | None,
+        typer.Option(help="Speakers held out for validation (checkpoints, early stopping), comma-separated. "
+                     "Default: whole speakers at random up to --val-fraction."),
+    ] = None,
     test_fraction: Annotated[float, typer.Option(help="Test fraction without --test-speakers.")] = 0.2,
     val_fraction: Annotated[float, typer.Option(help="Validation fraction of the training side.")] = 0.15,
     calm: Annotated[str, typer.Option(help="RAVDESS calm: neutral (merge) or exclude.")] = "neutral",
     window: Annotated[float, typer.Option(help="Analysis window in seconds (pad/crop after VAD trim).")] = 3.0,
     n_mfcc: Annotated[int, typer.Option(help="MFCC coefficients per frame.")] = 40,
     deltas: Annotated[bool, typer.Option(help="Append delta and delta-delta coefficients.")] = False,
+    cmn: Annotated[
+        bool, typer.Option(help="Cepstral mean normalisation per clip (removes microphone/speaker offsets).")
+    ] = False,
     epochs: Annotated[int, typer.Option(help="Maximum epochs (EarlyStopping may stop sooner).")] = 60,
     batch_size: Annotated[int, typer.Option(help="Batch size.")] = 32,
     lr: Annotated[float, typer.Option(help="Adam learning rate (the start of the schedule).")] = 1e-3,
@@ -224,10 +232,11 @@ def train_voice_cmd(
         arch=arch,
         split=split,
         test_speakers=speakers,
+        val_speakers=[s.strip() for s in val_speakers.split(",") if s.strip()] if val_speakers else None,
         test_fraction=test_fraction,
         val_fraction=val_fraction,
         calm=calm,
-        features=AudioFeatures(window_s=window, n_mfcc=n_mfcc, n_mels=max(40, n_mfcc), deltas=deltas),
+        features=AudioFeatures(window_s=window, n_mfcc=n_mfcc, n_mels=max(40, n_mfcc), deltas=deltas, cmn=cmn),
         augmentation=VoiceAugmentation(aug_copies, (snr_lo, snr_hi), shift, pitch, stretch),
         settings=TrainSettings(
             epochs=epochs,

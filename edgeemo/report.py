@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -201,3 +201,92 @@ def write_plots(report: BenchReport, out_dir: str | Path, warn: Callable[[str], 
         warn("matplotlib is not installed: no confusion-matrix plots (pip install 'edgeemo[plots]')")
         return []
     return [plot_confusion(r, out_dir) for r in report.models]
+
+
+# ----------------------------------------------------------------------------- markdown
+
+
+def pct(v: float | None) -> str:
+    return "–" if v is None else f"{100 * v:.2f}%"
+
+
+def render_markdown(
+    report: dict[str, Any],
+    title: str,
+    command: str,
+    intro: Sequence[str] = (),
+    outro: Sequence[str] = (),
+    unit: str = "faces",
+    plot_prefix: str = "",
+) -> str:
+    """A bench JSON report as the committed markdown: summary table, per-class P/R/F1, per-class
+    recall change of each quantised model vs the float one, then ``outro`` lines."""
+    models = report["models"]
+    names = [m["model"] for m in models]
+    lines = [
+        f"# {title}",
+        "",
+        f"Command: `{command}`  ",
+        f"Date: {report['date']}; edgeemo {report['edgeemo_version']}; machine: {report['machine'].get('cpu')}, "
+        f"{report['machine'].get('cores')} cores; threads per model: {models[0]['threads']}.",
+        "",
+        *intro,
+        "",
+        "| | " + " | ".join(names) + " |",
+        "|---|" + "---|" * len(names),
+    ]
+
+    def row(label: str, values: list[str]) -> None:
+        lines.append(f"| {label} | " + " | ".join(values) + " |")
+
+    row("format / backend", [f"{m['format']} / {m['backend']}" for m in models])
+    row("quantization", [m["quantization"] for m in models])
+    row("accuracy", [pct(m["accuracy"]) for m in models])
+    row("macro-F1", [f"{m['macro_f1']:.4f}" for m in models])
+    row("UAR (mean recall)", [f"{m['uar']:.4f}" for m in models])
+    row(
+        "latency p50 / p90 / p99 (ms, batch 1)",
+        [f"{m['latency_ms']['p50']:.3f} / {m['latency_ms']['p90']:.3f} / {m['latency_ms']['p99']:.3f}" for m in models],
+    )
+    row(f"throughput batch 1 ({unit}/s)", [f"{m['throughput_per_s']:.0f}" for m in models])
+    row("edgeemo overhead vs bare invoke", [f"{m['invoke_overhead_ratio']:.2f}x" for m in models])
+    row("model size", [f"{m['size_bytes'] / 1e6:.2f} MB" for m in models])
+    row("process peak RSS", [f"{m['peak_rss_mb']:.0f} MiB" if m["peak_rss_mb"] else "–" for m in models])
+    for key, label in (
+        ("top1_agreement", "top-1 agreement with float (export check)"),
+        ("max_abs_prob_diff", "max prob difference vs float (export check)"),
+    ):
+        row(
+            label,
+            [f"{m['manifest_metrics'][key]:.4f}" if key in m.get("manifest_metrics", {}) else "–" for m in models],
+        )
+    lines += ["", "## Per class (precision / recall / F1)", ""]
+    labels = list(models[0]["per_class"])
+    lines.append("| class (support) | " + " | ".join(names) + " |")
+    lines.append("|---|" + "---|" * len(names))
+    for c in labels:
+        support = models[0]["per_class"][c]["support"]
+        cells = [
+            f"{m['per_class'][c]['precision']:.3f} / {m['per_class'][c]['recall']:.3f} / {m['per_class'][c]['f1']:.3f}"
+            for m in models
+        ]
+        lines.append(f"| {c} ({support}) | " + " | ".join(cells) + " |")
+    float_model = next((m for m in models if m["quantization"] == "none"), None)
+    if float_model:
+        lines += ["", "## int8 change per class (recall, points vs the float TFLite parent)", ""]
+        quant = [m for m in models if m["quantization"] != "none"]
+        lines.append("| class | " + " | ".join(m["model"] for m in quant) + " |")
+        lines.append("|---|" + "---|" * len(quant))
+        for c in labels:
+            base = float_model["per_class"][c]["recall"]
+            lines.append(
+                f"| {c} | " + " | ".join(f"{100 * (m['per_class'][c]['recall'] - base):+.2f}" for m in quant) + " |"
+            )
+    lines += [
+        "",
+        "Confusion matrices: " + ", ".join(f"`{plot_prefix}confusion-{n}.png`" for n in names) + ".",
+        "",
+        *outro,
+        "",
+    ]
+    return "\n".join(lines)

@@ -73,3 +73,38 @@ def test_demo_on_a_photo_without_a_face_is_one_clean_line(tmp_path):
     proc = run_cli_without_tf(["demo", "--image", str(blank)], tmp_path, env={"COLUMNS": "200", "NO_COLOR": "1"})
     assert proc.returncode == 1
     assert "wall.png" in proc.stderr and "no face" in proc.stderr and "Traceback" not in proc.stderr
+
+
+VOICE_NAMES = ("voice", "voice-float", "voice-onnx")
+
+
+@pytest.mark.parametrize("name", VOICE_NAMES)
+def test_shipped_voice_model_opens_with_its_front_end_and_statistics(name):
+    from edgeemo.predict import open_voice_model
+
+    model = open_voice_model(name)  # sha256, task, input shape vs the manifest's front end
+    m = model.runner.manifest
+    assert list(m.labels) == list(EMOTIONS) and model.preprocessing.count > 0
+    assert m.training["split"]["protocol"] == "speaker-independent"
+    assert "ravdess:17" in m.training["split"]["test"]["speakers"]
+    assert m.training["params"] <= 500_000 and m.size_bytes < 5_500_000
+
+
+def test_shipped_voice_int8_is_full_integer_and_close_to_float():
+    runner = open_model(resolve_model("voice"))
+    assert runner.input.dtype == "int8" and runner.output.dtype == "int8"
+    for name in ("voice", "voice-onnx"):
+        metrics = open_model(resolve_model(name)).manifest.metrics
+        assert metrics["accuracy_float"] - metrics["accuracy_quantized"] <= 0.015
+        assert metrics["top1_agreement"] >= 0.9
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "ravdess").is_dir(), reason="RAVDESS not in ../shared/data")
+def test_shipped_voice_models_agree_on_held_out_actors_without_tensorflow(tmp_path):
+    report = tmp_path / "v.json"
+    args = ["bench", "voice", "voice-float", "--data", str(SHARED_DATA / "ravdess"), "--speakers", "17"]
+    proc = run_cli_without_tf([*args, "--limit-per-class", "4", "--runs", "5", "--json", str(report), "--no-plots"],
+                              tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    models = json.loads(report.read_text())["models"]
+    assert all(m["n"] == 28 and m["accuracy"] > 2 / 7 for m in models)  # chance is 1/7

@@ -63,15 +63,19 @@ def resolve_voice_splits(
     seed: int = 0,
     calm: str = "neutral",
     limit_per_class: int | None = None,
+    val_speakers: list[str] | None = None,
 ) -> tuple[VoiceDataset, VoiceDataset, VoiceDataset, dict[str, Any]]:
     """Load the corpora and cut train / val / test.
 
     ``speaker``: test = ``test_speakers`` (or whole speakers drawn at random up to
-    ``test_fraction``), validation = other whole speakers; no speaker on two sides.
+    ``test_fraction``), validation = ``val_speakers`` (or other whole speakers drawn at
+    random up to ``val_fraction``); no speaker on two sides.
     ``random``: stratified clip-level split (speakers leak; for seed-paper comparison only).
     """
     if split not in ("speaker", "random"):
         raise EdgeemoError(f"unknown --split {split!r} (expected speaker or random)")
+    if val_speakers and split != "speaker":
+        raise EdgeemoError("--val-speakers needs --split speaker")
     if calm not in CALM:
         raise EdgeemoError(f"unknown --calm {calm!r} (expected neutral or exclude)")
     overrides = {"ravdess": {"02": None}} if calm == "exclude" else None
@@ -93,7 +97,10 @@ def resolve_voice_splits(
         if len(set(rest.groups)) < 2:
             raise EdgeemoError("after holding out the test speakers, fewer than 2 speakers are left for train and "
                                "validation", data[0])
-        tr, va = group_split(rest.groups, val_fraction, seed + 1)
+        if val_speakers:
+            tr, va = speaker_split(rest, val_speakers)
+        else:
+            tr, va = group_split(rest.groups, val_fraction, seed + 1)
     else:
         keep, hold = stratified_split(pool.labels, test_fraction, seed)
         rest = pool.subset(keep)
@@ -110,8 +117,13 @@ def resolve_voice_splits(
         "protocol": protocol,
         "calm": calm,
         "train": {"n": len(train), "classes": train.class_counts(), "speakers": sorted(set(map(str, train.groups)))},
-        "val": {"n": len(val), "source": f"{val_fraction:.0%} of the training side "
-                f"({'whole speakers' if by_speaker else 'stratified'})", "speakers": sorted(set(map(str, val.groups)))},
+        "val": {
+            "n": len(val),
+            "source": f"speakers {', '.join(val_speakers)}"
+            if val_speakers
+            else f"{val_fraction:.0%} of the training side ({'whole speakers' if by_speaker else 'stratified'})",
+            "speakers": sorted(set(map(str, val.groups))),
+        },
         "test": {
             "n": len(test),
             "source": (f"speakers {held}" if by_speaker else f"stratified random {test_fraction:.0%} of the clips"),
@@ -205,6 +217,7 @@ def train_voice(
     class_weight: str = "sqrt",
     dropout: float = 0.4,
     limit_per_class: int | None = None,
+    val_speakers: list[str] | None = None,
 ) -> dict[str, Any]:
     """Train (or resume) a voice model in ``out``; returns the test metrics of the best checkpoint."""
     if arch not in VOICE_ARCHS:
@@ -215,7 +228,7 @@ def train_voice(
     hardware = setup_hardware(settings.seed)
     t0 = time.time()
     train, val, test, split_desc = resolve_voice_splits(
-        data, split, test_speakers, test_fraction, val_fraction, settings.seed, calm, limit_per_class
+        data, split, test_speakers, test_fraction, val_fraction, settings.seed, calm, limit_per_class, val_speakers
     )
     console.print(f"loaded in {time.time() - t0:.1f}s on {hardware}: train {len(train)}, val {len(val)}, "
                   f"test {len(test)} clips ({split_desc['protocol']})")

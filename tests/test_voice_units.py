@@ -96,3 +96,16 @@ def test_random_split_is_labelled_leaky():
 
     *_, desc = resolve_voice_splits([tess], split="random")
     assert "LEAKY" in desc["protocol"]
+
+
+def test_pinned_validation_speakers():
+    ravdess = SHARED_DATA / "ravdess"
+    if not ravdess.is_dir():
+        pytest.skip("RAVDESS not available")
+    from edgeemo.train.voice import resolve_voice_splits
+
+    train, val, test, desc = resolve_voice_splits([ravdess], test_speakers=["17", "18"], val_speakers=["15", "16"])
+    assert desc["val"]["speakers"] == ["ravdess:15", "ravdess:16"] and len(val) == 120
+    assert "ravdess:15" not in desc["train"]["speakers"] and len(train) == 1200 - 120 - 120
+    with pytest.raises(EdgeemoError, match="--split speaker"):
+        resolve_voice_splits([ravdess], split="random", val_speakers=["15"])

@@ -60,6 +60,9 @@ def main() -> None:
         cmd += ["--json", str(out_json.relative_to(ROOT)), "--plot-dir", str((plots / name).relative_to(ROOT))]
         subprocess.run([str(exe), *cmd[1:]], cwd=ROOT, check=True)
         report = json.loads(out_json.read_text())
+        trained_on = json.loads((ROOT / "edgeemo" / "models" / "voice" / "voice-int8.tflite.json").read_text())
+        if not any(corpus in str(d) for d in trained_on["training"].get("data") or []):
+            title = title.replace("speaker-independent, held out", "CROSS-CORPUS: the model never heard this corpus")
         intro = [*([f"Note: {args.note}", ""] if args.note else []), *training_lines()]
         outro = [
             "Prior work (../shared/reference/prior-work.md): small MFCC models reach 62-65% UAR speaker-independent",

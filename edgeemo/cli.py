@@ -207,6 +207,12 @@ def train_voice_cmd(
     shift: Annotated[float, typer.Option(help="Augmentation: max time shift in seconds.")] = 0.25,
     pitch: Annotated[float, typer.Option(help="Augmentation: max pitch shift in semitones (0 = off).")] = 2.0,
     stretch: Annotated[float, typer.Option(help="Augmentation: max time-stretch (0.15 = rate 0.85-1.15).")] = 0.15,
+    time_masks: Annotated[
+        int, typer.Option(help="Feature masking (SpecAugment): masked spans of up to 20 frames per clip (0 = off).")
+    ] = 0,
+    coeff_masks: Annotated[
+        int, typer.Option(help="Feature masking: masked spans of up to 4 MFCC coefficients per clip (0 = off).")
+    ] = 0,
     limit_per_class: Annotated[
         int | None, typer.Option(help="Use only the first N clips per class (quick runs, tests).")
     ] = None,
@@ -216,7 +222,7 @@ def train_voice_cmd(
     from edgeemo.audio import AudioFeatures
     from edgeemo.train.run import TrainSettings
     from edgeemo.train.voice import train_voice
-    from edgeemo.train.voice_augment import VoiceAugmentation
+    from edgeemo.train.voice_augment import FeatureMasking, VoiceAugmentation
 
     try:
         snr_lo, snr_hi = (float(v) for v in noise_snr.split(","))
@@ -233,6 +239,7 @@ def train_voice_cmd(
         split=split,
         test_speakers=speakers,
         val_speakers=[s.strip() for s in val_speakers.split(",") if s.strip()] if val_speakers else None,
+        masking=FeatureMasking(time_masks, 20, coeff_masks, 4),
         test_fraction=test_fraction,
         val_fraction=val_fraction,
         calm=calm,

@@ -109,3 +109,17 @@ def test_pinned_validation_speakers():
     assert "ravdess:15" not in desc["train"]["speakers"] and len(train) == 1200 - 120 - 120
     with pytest.raises(EdgeemoError, match="--split speaker"):
         resolve_voice_splits([ravdess], split="random", val_speakers=["15"])
+
+
+def test_cepstral_mean_normalisation_makes_features_independent_of_gain():
+    from edgeemo.audio import clip_features
+
+    rng = np.random.default_rng(0)
+    t = np.arange(12000) / 16000
+    speech = (0.2 * np.sin(2 * np.pi * 180 * t) * (1 + 0.5 * np.sin(2 * np.pi * 3 * t))).astype(np.float32)
+    speech += rng.normal(0, 0.01, len(t)).astype(np.float32)
+    clip = np.concatenate([np.zeros(4000, np.float32), speech, np.zeros(4000, np.float32)])
+    plain, cmn = AudioFeatures(window_s=1.0), AudioFeatures(window_s=1.0, cmn=True)
+    loud, quiet = clip_features(clip, cmn), clip_features(0.25 * clip, cmn)
+    np.testing.assert_allclose(loud[20:70], quiet[20:70], atol=1e-3)  # speech frames: gain removed
+    assert not np.allclose(clip_features(clip, plain)[20:70, 0], clip_features(0.25 * clip, plain)[20:70, 0], atol=0.5)

@@ -38,7 +38,12 @@ from edgeemo.train.run import (  # noqa: E402
     fit,
     setup_hardware,
 )
-from edgeemo.train.voice_augment import VoiceAugmentation, augment_waveform  # noqa: E402
+from edgeemo.train.voice_augment import (  # noqa: E402
+    FeatureMasking,
+    VoiceAugmentation,
+    augment_waveform,
+    mask_features,
+)
 from edgeemo.train.voice_models import VOICE_ARCHS, build_voice_model  # noqa: E402
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
 
@@ -218,6 +223,7 @@ def train_voice(
     dropout: float = 0.4,
     limit_per_class: int | None = None,
     val_speakers: list[str] | None = None,
+    masking: FeatureMasking | None = None,
 ) -> dict[str, Any]:
     """Train (or resume) a voice model in ``out``; returns the test metrics of the best checkpoint."""
     if arch not in VOICE_ARCHS:
@@ -242,6 +248,7 @@ def train_voice(
         "input_shape": [feats.n_frames, feats.n_features],
         "preprocessing": VoicePreprocessing(feats).to_dict(),
         "augmentation": augmentation.to_dict(),
+        "feature_masking": (masking or FeatureMasking(0, 0, 0, 0)).to_dict(),
         "settings": asdict(settings),
         "class_weight": class_weight,
         "dropout": dropout,
@@ -270,6 +277,8 @@ def train_voice(
     if len(x_val) == 0 or len(x_test) == 0:
         raise EdgeemoError("validation or test split is empty (too few clips with speech)", data[0])
     train_ds = make_dataset(x_train, y_train, settings.batch_size, None, settings.seed, shuffle=True)
+    if masking is not None and masking.active:
+        train_ds = train_ds.map(lambda a, b: (mask_features(a, masking), b))
     val_ds = make_dataset(x_val, y_val, 256, None, settings.seed)
     steps = int(np.ceil(len(x_train) / settings.batch_size))
     model = fit(

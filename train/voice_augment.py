@@ -58,3 +58,42 @@ def augment_waveform(x: np.ndarray, aug: VoiceAugmentation, rng: np.random.Gener
         snr = rng.uniform(*aug.noise_snr_db)
         y = y + rng.normal(0.0, rms / (10 ** (snr / 20)), len(y)).astype(np.float32)
     return np.clip(y, -1.0, 1.0).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class FeatureMasking:
+    """SpecAugment-style masking of standardised MFCC batches (training only, on the fly):
+    ``time_masks`` spans of up to ``time_width`` frames and ``coeff_masks`` spans of up to
+    ``coeff_width`` coefficients are set to 0 (the training mean) in each clip."""
+
+    time_masks: int = 2
+    time_width: int = 20
+    coeff_masks: int = 2
+    coeff_width: int = 4
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def active(self) -> bool:
+        return (self.time_masks > 0 and self.time_width > 0) or (self.coeff_masks > 0 and self.coeff_width > 0)
+
+
+def mask_features(x: Any, masking: FeatureMasking, seed: int = 0) -> Any:
+    """Apply ``masking`` to a (batch, frames, coeffs) tf tensor; a tf function for tf.data ``map``."""
+    import tensorflow as tf
+
+    shape = tf.shape(x)
+    batch, frames, coeffs = shape[0], shape[1], shape[2]
+    keep = tf.ones_like(x)
+    for axis, count, width, size in ((1, masking.time_masks, masking.time_width, frames),
+                                     (2, masking.coeff_masks, masking.coeff_width, coeffs)):
+        for _ in range(count):
+            w = tf.random.uniform([batch, 1], 0, width + 1, dtype=tf.int32)
+            room = tf.cast(tf.maximum(size - w, 1), tf.float32)
+            start = tf.cast(tf.random.uniform([batch, 1]) * room, tf.int32)
+            idx = tf.range(size)[tf.newaxis, :]
+            span = tf.cast((idx >= start) & (idx < start + w), x.dtype)  # (batch, size)
+            span = span[:, :, tf.newaxis] if axis == 1 else span[:, tf.newaxis, :]
+            keep = keep * (1.0 - span)
+    return x * keep

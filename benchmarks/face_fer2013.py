@@ -23,7 +23,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 MODELS = ("face-float", "face", "face-onnx")
 
 
-def render(report: dict, command: str, note: str = "") -> str:
+def render(report: dict, command: str, note: str = "", plots: str = "face_fer2013/") -> str:
     return render_markdown(
         report,
         "Face: FER2013 PublicTest (3,589 faces, held out)",
@@ -38,7 +38,7 @@ def render(report: dict, command: str, note: str = "") -> str:
             "64-68%,",
             "mini-Xception 66%, VGG-style single models ~73%.",
         ],
-        plot_prefix="face_fer2013/",
+        plot_prefix=plots,
     )
 
 
@@ -48,11 +48,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--runs", type=int, default=500)
     parser.add_argument("--note", default="", help="A line about the conditions, written into the report.")
+    parser.add_argument("--models", default=",".join(MODELS), help="Comma-separated shipped names or model files.")
+    parser.add_argument("--name", default="face_fer2013", help="Result name: <name>_publictest.{md,json}, <name>/*.png")
     args = parser.parse_args()
-    out_json = RESULTS / "face_fer2013_publictest.json"
-    plots = RESULTS / "face_fer2013"
+    out_json = RESULTS / f"{args.name}_publictest.json"
+    plots = RESULTS / args.name
     plots.mkdir(parents=True, exist_ok=True)
-    cmd = ["edgeemo", "bench", *MODELS, "--data", args.data, "--threads", str(args.threads)]
+    cmd = ["edgeemo", "bench", *args.models.split(","), "--data", args.data, "--threads", str(args.threads)]
     cmd += [
         "--runs",
         str(args.runs),
@@ -65,8 +67,9 @@ def main() -> None:
     subprocess.run([str(exe), *cmd[1:]], cwd=ROOT, check=True)
     report = json.loads(out_json.read_text())
     shown = " ".join(c if not c.startswith(str(ROOT.parent)) else "../shared/data/fer2013/publictest" for c in cmd)
-    (RESULTS / "face_fer2013_publictest.md").write_text(render(report, shown, args.note))
-    print(f"wrote {out_json} and {RESULTS / 'face_fer2013_publictest.md'}")
+    out_md = RESULTS / f"{args.name}_publictest.md"
+    out_md.write_text(render(report, shown, args.note, f"{args.name}/"))
+    print(f"wrote {out_json} and {out_md}")
 
 
 if __name__ == "__main__":

@@ -249,7 +249,7 @@ def render_markdown(
         [f"{m['latency_ms']['p50']:.3f} / {m['latency_ms']['p90']:.3f} / {m['latency_ms']['p99']:.3f}" for m in models],
     )
     row(f"throughput batch 1 ({unit}/s)", [f"{m['throughput_per_s']:.0f}" for m in models])
-    row("preprocess one input (ms; front end)", [f"{m['preprocess_ms']:.2f}" for m in models])
+    row("preprocess one input (ms; front end)", [f"{m['preprocess_ms']:.3f}" for m in models])
     row("edgeemo overhead vs bare invoke", [f"{m['invoke_overhead_ratio']:.2f}x" for m in models])
     row("model size", [f"{m['size_bytes'] / 1e6:.2f} MB" for m in models])
     row("process peak RSS", [f"{m['peak_rss_mb']:.0f} MiB" if m["peak_rss_mb"] else "–" for m in models])

@@ -241,7 +241,7 @@ def open_camera(spec: str | int, width: int | None = None, height: int | None = 
 
     ``picamera2``: the Pi CSI camera; an integer: a V4L2/USB index; a string with ``!``: a
     GStreamer pipeline; ``/dev/...``: a device path; an image folder or a video file: a
-    replay paced at ``fps`` (a video's own rate by default), looping with ``loop``.
+    replay paced at ``fps`` (a video's own rate when fps is 0 or None), looping with ``loop``.
     """
     text = str(spec).strip()
     if text in ("picamera2", "picamera", "csi"):
@@ -254,7 +254,7 @@ def open_camera(spec: str | int, width: int | None = None, height: int | None = 
     if path.is_dir():
         return ImageFolderReplay(path, fps if fps is not None else 5.0, loop)
     if path.is_file():
-        return VideoFileReplay(path, fps, loop)
+        return VideoFileReplay(path, fps or None, loop)  # fps 0: the video's own rate
     raise EdgeemoError(
         "camera not found: expected a camera index (0), /dev/videoN, picamera2, a GStreamer pipeline, "
         "a video file or an image folder", text

@@ -1,0 +1,113 @@
+"""`edgeemo run` and `edgeemo doctor` as a user runs them: without TensorFlow, clean errors, clean shutdown."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+from conftest import NO_TF, one_line_error, run_cli_without_tf
+from typer.testing import CliRunner
+
+from edgeemo.cli import app
+from edgeemo.labels import EMOTIONS
+
+runner = CliRunner()
+ENV = {"COLUMNS": "200", "NO_COLOR": "1"}
+
+
+def test_run_demo_without_tensorflow_prints_fused_results(tmp_path):
+    proc = run_cli_without_tf(["run", "--demo", "--json", "--duration", "4.5"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    results = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert len(results) >= 4
+    for r in results:
+        assert set(r) >= {"ts", "face", "voice", "fused"}
+    assert any(r["face"] and r["face"]["label"] in EMOTIONS for r in results)
+    assert any(r["voice"] and r["fused"] for r in results)  # the first 3 s window arrives at ~3 s
+    assert "Traceback" not in proc.stderr
+
+
+def test_run_demo_text_lines(tmp_path):
+    proc = run_cli_without_tf(["run", "--demo", "--duration", "1.5"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "fused:" in proc.stdout and "voice: waiting" in proc.stdout
+
+
+def test_sigterm_stops_the_daemon_cleanly(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-c", NO_TF, "run", "--demo", "--json"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = proc.stdout.readline()  # running: a result was published
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert json.loads(first)["ts"] > 0
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+
+
+def test_replayed_files_from_the_command_line(tmp_path):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.png"), np.zeros((120, 160, 3), np.uint8))
+    result = runner.invoke(app, ["run", "--camera", str(folder), "--no-microphone", "--no-http", "--json",
+                                 "--log-level", "error"])
+    assert result.exit_code == 0, result.output
+    last = json.loads(result.stdout.splitlines()[-1])
+    assert last["face"] is None and last["voice"] is None and last["fused"] is None
+
+
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        (["--camera", "/no/such/video.mp4", "--no-microphone"], "camera not found"),
+        (["--microphone", "/no/such.wav", "--no-camera"], "no such file"),
+        (["--face-model", "/no/model.tflite", "--camera", "{frames}"], "model file not found"),
+        (["--voice-model", "face", "--no-camera", "--microphone", "{wav}"], "this command takes voice models"),
+        (["--output", "{blocker}/out.jsonl", "--camera", "{frames}", "--no-microphone"], "cannot write the output"),
+        (["--config", "{bad_config}"], "unknown key [camera] resolution"),
+        (["--mqtt", "broker:port"], "--mqtt must be host or host:port"),
+    ],
+)
+def test_start_up_mistakes_are_one_line(tmp_path, args, match):
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    cv2.imwrite(str(frames / "a.png"), np.zeros((60, 80, 3), np.uint8))
+    wav = tmp_path / "a.wav"
+    import soundfile as sf
+
+    sf.write(wav, np.zeros(16000), 16000)
+    blocker = tmp_path / "blocker"
+    blocker.write_text("")
+    bad_config = tmp_path / "device.toml"
+    bad_config.write_text("[camera]\nresolution = 3\n")
+    paths = {"frames": frames, "wav": wav, "blocker": blocker, "bad_config": bad_config}
+    args = [a.format(**paths) for a in args]
+    result = runner.invoke(app, ["run", "--no-http", "--log-level", "error", *args], env=ENV)
+    assert match in one_line_error(result)
+
+
+def test_doctor_reports_models_and_a_missing_camera(tmp_path):
+    result = runner.invoke(app, ["doctor", "--json", "--camera", str(tmp_path / "nope"),
+                                 "--microphone", str(tmp_path / "none.wav")])
+    assert result.exit_code == 1
+    checks = {c["check"]: c for c in json.loads(result.stdout)}
+    assert checks["model face"]["status"] == "ok" and "sha256 verified" in checks["model face"]["detail"]
+    assert checks["model voice"]["status"] == "ok"
+    assert checks["runtime onnxruntime"]["status"] == "ok"
+    assert checks["camera"]["status"] == "fail" and "camera not found" in checks["camera"]["detail"]
+    assert checks["microphone"]["status"] == "fail"
+
+
+def test_doctor_passes_with_replay_sources(tmp_path):
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((60, 80, 3), np.uint8))
+    import soundfile as sf
+
+    sf.write(tmp_path / "a.wav", np.zeros(16000), 16000)
+    result = runner.invoke(app, ["doctor", "--camera", str(tmp_path), "--microphone", str(tmp_path / "a.wav")],
+                           env=ENV)
+    assert result.exit_code == 0, result.output
+    assert "80x60 frame read" in result.output

@@ -1,0 +1,289 @@
+"""The daemon loop with the shipped models and replayed/fake sources: results, missing and
+failing modalities, bounded queues, recovery, shutdown, and the HTTP/file/MQTT sinks."""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import types
+import urllib.request
+
+import numpy as np
+import pytest
+from edgeemo.device.demo_clip import DemoCamera, demo_audio
+from edgeemo.device.face_detector import Box
+from edgeemo.device.microphone import AudioReplay
+from edgeemo.device.pipeline import FacePath, Pipeline, PipelineSettings, VoicePath, put_drop_oldest
+from edgeemo.device.sinks import HttpSink, MqttSink, RotatingFileSink
+from edgeemo.device.sources import FrameReplay
+
+from edgeemo.audio import SAMPLE_RATE
+from edgeemo.errors import EdgeemoError
+from edgeemo.labels import EMOTIONS
+from edgeemo.predict import open_face_model, open_voice_model
+
+FAST = PipelineSettings(publish_interval_s=0.0, retry_initial_s=0.01, retry_max_s=0.02)
+
+
+@pytest.fixture(scope="module")
+def face_model():
+    return open_face_model("face", threads=1)
+
+
+@pytest.fixture(scope="module")
+def voice_model():
+    return open_voice_model("voice", threads=1)
+
+
+@pytest.fixture(scope="module")
+def demo_frames():
+    cam = DemoCamera(seconds=1.0, fps=10, no_face_s=0.3, realtime=False)
+    return [cam.frame(i) for i in range(cam.n)]  # 7 frames with the face, 3 on its side
+
+
+class ListSink:
+    def __init__(self):
+        self.results, self.closed = [], False
+
+    def publish(self, result):
+        self.results.append(json.loads(json.dumps(result)))  # what a JSON sink would carry
+
+    def close(self):
+        self.closed = True
+
+
+def test_face_path_finds_the_face_and_takes_your_own_boxes(face_model, demo_frames):
+    path = FacePath(face_model)
+    probs = path(demo_frames[0])
+    assert probs.shape == (7,) and probs.sum() == pytest.approx(1.0, abs=0.02)
+    assert path(np.zeros((480, 640, 3), np.uint8)) is None  # no face: nothing, not a guess
+    mine = path(np.zeros((480, 640, 3), np.uint8), boxes=[Box(100, 100, 200, 200)])
+    assert mine is not None and mine.shape == (7,)
+    boxes = path.detect(demo_frames[0])  # detected on a 320-wide copy, returned in full-frame pixels
+    assert boxes and boxes[0].w > 100
+
+
+def test_voice_path_windows_every_hop_and_silence_is_no_speech(voice_model):
+    path = VoicePath(voice_model, hop_s=0.5)
+    silence = np.zeros(4 * SAMPLE_RATE, np.int16)
+    windows = path.push(silence)
+    assert len(windows) == 3 and all(w is None for w in windows)  # at 3.0, 3.5 and 4.0 s
+    speech = demo_audio(lead_s=0.0, speech_s=3.0, tail_s=0.0)
+    out = [w for i in range(0, len(speech), 1600) for w in path.push(speech[i : i + 1600])]  # 0.1 s chunks
+    assert len(out) == 6 and out[-1] is not None and out[-1].shape == (7,)
+
+
+def test_models_must_match_their_modality(face_model, voice_model):
+    with pytest.raises(EdgeemoError, match="needs a face model"):
+        FacePath(voice_model)
+    with pytest.raises(EdgeemoError, match="needs a voice model"):
+        VoicePath(face_model)
+
+
+def test_put_drop_oldest_keeps_memory_bounded():
+    q = queue.Queue(maxsize=2)
+    dropped = sum(put_drop_oldest(q, i) for i in range(5))
+    assert dropped == 3 and [q.get_nowait(), q.get_nowait()] == [3, 4]
+
+
+def test_replayed_run_publishes_fused_results_and_counts(face_model, voice_model, demo_frames):
+    sink = ListSink()
+    camera = FrameReplay(demo_frames, fps=0)
+    mic = AudioReplay(demo_audio(0.0, 3.5, 0.0), realtime=False)
+    roomy = PipelineSettings(frame_queue=20, audio_queue_s=60, publish_interval_s=0.0)  # nothing dropped
+    p = Pipeline(camera, mic, FacePath(face_model), VoicePath(voice_model), [sink], settings=roomy)
+    counters = p.run(duration_s=60, handle_signals=False)  # ends with the replays
+    assert sink.closed
+    assert counters.frames_in == counters.frames_processed == 10 and counters.frames_dropped == 0
+    assert counters.faces == 7 and counters.no_face == 3  # the last 3 frames show the photo on its side
+    assert counters.windows == 2 and counters.no_speech == 0  # 3.5 s of speech: windows at 3.0 and 3.5 s
+    assert sum(counters.errors.values()) == 0
+    for r in sink.results:
+        assert set(r) == {"ts", "face", "voice", "fused", "status"}
+        for name in ("face", "voice", "fused"):
+            assert r[name] is None or (r[name]["label"] in EMOTIONS and set(r[name]["probs"]) == set(EMOTIONS))
+    assert any(r["face"] and r["fused"] for r in sink.results)
+    assert any(r["voice"] for r in sink.results)
+    assert p.health()["sources"] == {"camera": "ended", "microphone": "ended"}
+
+
+class FlakyCamera:
+    """Delivers 2 frames, fails (unplugged), fails to reopen once, then comes back with 2 more frames."""
+
+    name = "camera flaky"
+
+    def __init__(self, frame):
+        self.frame, self.reads, self.opens = frame, 0, 0
+
+    def open(self):
+        self.opens += 1
+        if self.opens == 2:
+            raise EdgeemoError("camera flaky: no such device")
+
+    def read(self):
+        self.reads += 1
+        if self.reads == 3:
+            raise EdgeemoError("camera flaky stopped delivering frames")
+        return None if self.reads > 5 else self.frame
+
+    def close(self):
+        pass
+
+
+def test_frames_the_face_worker_cannot_keep_up_with_are_dropped_and_counted(face_model, demo_frames):
+    p = Pipeline(FrameReplay(demo_frames * 5, fps=0), None, FacePath(face_model), None, [ListSink()],
+                 settings=PipelineSettings(frame_queue=2))
+    counters = p.run(duration_s=60, handle_signals=False)
+    assert counters.frames_in == 50 and counters.frames_processed + counters.frames_dropped == 50
+    assert counters.frames_dropped > 0  # an unpaced replay outruns detection + inference
+
+
+def test_a_failing_camera_is_retried_while_the_microphone_keeps_working(face_model, voice_model, demo_frames):
+    sink = ListSink()
+    camera = FlakyCamera(demo_frames[0])
+    mic = AudioReplay(demo_audio(0.0, 3.5, 0.0), realtime=False)
+    p = Pipeline(camera, mic, FacePath(face_model), VoicePath(voice_model), [sink], settings=FAST)
+    counters = p.run(duration_s=60, handle_signals=False)
+    assert counters.errors["camera"] == 2 and counters.reconnects["camera"] == 1
+    assert counters.frames_in == 4
+    assert counters.windows >= 1 and any(r["voice"] for r in sink.results)
+
+
+def test_a_source_that_cannot_open_at_start_is_an_error_and_sinks_close(face_model):
+    sink = ListSink()
+    camera = FlakyCamera(None)
+    camera.opens = 1  # the next open fails
+    p = Pipeline(camera, None, FacePath(face_model), None, [sink], settings=FAST)
+    with pytest.raises(EdgeemoError, match="no such device"):
+        p.run(handle_signals=False)
+    assert sink.closed
+
+
+def test_stop_ends_an_endless_run(face_model, demo_frames):
+    sink = ListSink()
+    p = Pipeline(FrameReplay(demo_frames, fps=50, loop=True), None, FacePath(face_model), None, [sink],
+                 settings=FAST)
+    timer = threading.Timer(0.5, p.stop)
+    timer.start()
+    counters = p.run(handle_signals=False)
+    timer.join()
+    assert sink.closed and counters.frames_in > 0 and counters.results > 0
+
+
+def test_pipeline_needs_something_to_run():
+    with pytest.raises(EdgeemoError, match="nothing to run"):
+        Pipeline(None, None, None, None, [])
+
+
+# ----------------------------------------------------------------------------- sinks
+
+
+def get(url: str, timeout: float = 5.0):
+    with urllib.request.urlopen(url, timeout=timeout) as resp:
+        return resp.status, resp.read()
+
+
+def test_http_sink_serves_latest_health_and_server_sent_events():
+    sink = HttpSink(port=0)  # any free port
+    try:
+        assert sink.host == "127.0.0.1"  # localhost only by default
+        assert get(sink.url + "/latest")[0] == 204  # nothing yet
+        sink.bind(lambda: {"status": "ok", "counters": {"frames_in": 3}})
+        assert json.loads(get(sink.url + "/health")[1])["counters"]["frames_in"] == 3
+        with urllib.request.urlopen(sink.url + "/events", timeout=5) as events:
+            assert events.headers["Content-Type"] == "text/event-stream"
+            sink.publish({"ts": 1.0, "fused": {"label": "happy"}})
+            line = events.readline()
+        assert json.loads(line.decode().removeprefix("data: ")) == {"ts": 1.0, "fused": {"label": "happy"}}
+        assert json.loads(get(sink.url + "/latest")[1])["fused"]["label"] == "happy"
+        with pytest.raises(urllib.error.HTTPError) as exc:
+            get(sink.url + "/frames")
+        assert exc.value.code == 404
+    finally:
+        sink.close()
+
+
+def test_http_port_in_use_is_a_clear_error():
+    first = HttpSink(port=0)
+    try:
+        with pytest.raises(EdgeemoError, match=f"cannot serve HTTP on 127.0.0.1:{first.port}"):
+            HttpSink(port=first.port)
+    finally:
+        first.close()
+
+
+def test_rotating_file_sink_writes_json_lines_and_rotates(tmp_path):
+    path = tmp_path / "out" / "results.jsonl"
+    sink = RotatingFileSink(path, max_bytes=200, backups=2)
+    for i in range(20):
+        sink.publish({"ts": float(i), "face": None, "voice": None, "fused": None})
+    sink.close()
+    files = sorted(p.name for p in path.parent.iterdir())
+    assert files == ["results.jsonl", "results.jsonl.1", "results.jsonl.2"]  # bounded on disk too
+    lines = path.read_text().splitlines()
+    assert json.loads(lines[-1])["ts"] == 19.0
+
+
+def test_unwritable_output_file_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(EdgeemoError, match="cannot write the output file"):
+        RotatingFileSink(blocker / "results.jsonl")
+
+
+def test_mqtt_sink_topic_layout_with_a_stand_in_client():
+    published = []
+
+    class Client:
+        def __init__(self, *args, client_id=None):
+            self.client_id = client_id
+
+        def will_set(self, topic, payload, qos, retain):
+            self.will = (topic, payload, retain)
+
+        def connect(self, host, port, keepalive):
+            self.address = (host, port)
+
+        def loop_start(self):
+            pass
+
+        def loop_stop(self):
+            pass
+
+        def disconnect(self):
+            pass
+
+        def publish(self, topic, payload, qos=0, retain=False):
+            published.append((topic, payload, retain))
+            return types.SimpleNamespace(wait_for_publish=lambda timeout: None)
+
+    module = types.SimpleNamespace(Client=Client)
+    sink = MqttSink("broker", 1884, topic_prefix="home/pi", mqtt_module=module)
+    assert sink.client.will == ("home/pi/status", "offline", True)
+    sink.publish({"ts": 1.0, "face": None, "voice": None, "fused": {"label": "sad", "probs": {}}})
+    sink.publish({"ts": 2.0, "face": None, "voice": None, "fused": None})
+    sink.close()
+    assert [(t, p if "result" not in t else json.loads(p)["ts"], r) for t, p, r in published] == [
+        ("home/pi/status", "online", True),
+        ("home/pi/result", 1.0, False),
+        ("home/pi/fused", "sad", True),
+        ("home/pi/result", 2.0, False),
+        ("home/pi/fused", "none", True),
+        ("home/pi/status", "offline", True),
+    ]
+
+
+def test_mqtt_broker_unreachable_is_a_clear_error():
+    class Client:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def will_set(self, *args, **kwargs):
+            pass
+
+        def connect(self, host, port, keepalive):
+            raise ConnectionRefusedError(111, "Connection refused")
+
+    with pytest.raises(EdgeemoError, match="cannot connect to the MQTT broker nowhere:1883"):
+        MqttSink("nowhere", mqtt_module=types.SimpleNamespace(Client=Client))

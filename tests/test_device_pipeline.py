@@ -287,3 +287,14 @@ def test_mqtt_broker_unreachable_is_a_clear_error():
 
     with pytest.raises(EdgeemoError, match="cannot connect to the MQTT broker nowhere:1883"):
         MqttSink("nowhere", mqtt_module=types.SimpleNamespace(Client=Client))
+
+
+def test_real_paho_client_against_no_broker_is_a_clear_error():
+    pytest.importorskip("paho.mqtt.client", reason="paho-mqtt not installed (the [device] extra)")
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(EdgeemoError, match=f"cannot connect to the MQTT broker 127.0.0.1:{port}"):
+        MqttSink("127.0.0.1", port)

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from edgeemo.report import render_markdown
+from edgeemo.shipped import resolve_model
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -29,8 +30,14 @@ SETS = {
 }
 
 
-def training_lines() -> list[str]:
-    manifest = json.loads((ROOT / "edgeemo" / "models" / "voice" / "voice-int8.tflite.json").read_text())
+def manifest_of(spec: str) -> dict:
+    """The manifest of a shipped name or model file (paths relative to the repository root)."""
+    path = Path(spec) if Path(spec).suffix else resolve_model(spec)
+    path = path if path.is_absolute() else ROOT / path
+    return json.loads(path.with_name(path.name + ".json").read_text())
+
+
+def training_lines(manifest: dict) -> list[str]:
     training, pre = manifest["training"], manifest["preprocessing"]
     split = training.get("split", {})
     return [
@@ -49,28 +56,33 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--runs", type=int, default=300)
     parser.add_argument("--note", default="", help="A line about the conditions, written into the report.")
+    parser.add_argument("--models", default=",".join(MODELS), help="Comma-separated shipped names or model files.")
+    parser.add_argument("--name", default="voice", help="Result prefix: <name>_<set>.{md,json}, <name>/<set>/*.png")
+    parser.add_argument("--sets", default=",".join(SETS), help=f"Held-out sets: {', '.join(SETS)}")
     args = parser.parse_args()
-    plots = RESULTS / "voice"
+    models = args.models.split(",")
+    manifest = manifest_of(models[-1])
+    plots = RESULTS / args.name
     plots.mkdir(parents=True, exist_ok=True)
     exe = Path(sys.executable).parent / "edgeemo"
-    for name, (corpus, speakers, title) in SETS.items():
-        out_json = RESULTS / f"voice_{name}.json"
-        cmd = ["edgeemo", "bench", *MODELS, "--data", f"../shared/data/{corpus}", "--speakers", speakers]
+    for name in args.sets.split(","):
+        corpus, speakers, title = SETS[name]
+        out_json = RESULTS / f"{args.name}_{name}.json"
+        cmd = ["edgeemo", "bench", *models, "--data", f"../shared/data/{corpus}", "--speakers", speakers]
         cmd += ["--threads", str(args.threads), "--runs", str(args.runs)]
         cmd += ["--json", str(out_json.relative_to(ROOT)), "--plot-dir", str((plots / name).relative_to(ROOT))]
         subprocess.run([str(exe), *cmd[1:]], cwd=ROOT, check=True)
         report = json.loads(out_json.read_text())
-        trained_on = json.loads((ROOT / "edgeemo" / "models" / "voice" / "voice-int8.tflite.json").read_text())
-        if not any(corpus in str(d) for d in trained_on["training"].get("data") or []):
+        if not any(corpus in str(d) for d in manifest["training"].get("data") or []):
             title = title.replace("speaker-independent, held out", "CROSS-CORPUS: the model never heard this corpus")
-        intro = [*([f"Note: {args.note}", ""] if args.note else []), *training_lines()]
+        intro = [*([f"Note: {args.note}", ""] if args.note else []), *training_lines(manifest)]
         outro = [
             "Prior work (../shared/reference/prior-work.md): small MFCC models reach 62-65% UAR speaker-independent",
             "on RAVDESS; random-split papers claim 90%+ but leak speakers.",
         ]
-        md = render_markdown(report, f"Voice: {title}", " ".join(cmd), intro, outro, "clips", f"voice/{name}/")
-        (RESULTS / f"voice_{name}.md").write_text(md)
-        print(f"wrote {out_json} and {RESULTS / f'voice_{name}.md'}")
+        md = render_markdown(report, f"Voice: {title}", " ".join(cmd), intro, outro, "clips", f"{args.name}/{name}/")
+        (RESULTS / f"{args.name}_{name}.md").write_text(md)
+        print(f"wrote {out_json} and {RESULTS / f'{args.name}_{name}.md'}")
 
 
 if __name__ == "__main__":

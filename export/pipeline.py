@@ -22,7 +22,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from edgeemo.export.calibration import SEED, ExportSource, Samples, export_samples, resolve_source  # noqa: E402
 from edgeemo.export.verify import (  # noqa: E402
-    MAX_DROP_POINTS,
+    MAX_DROP_BY_TASK,
     accuracy_report,
     check_gate,
     compare,
@@ -491,7 +491,7 @@ def export_run(
     dataset: str = "auto",
     verify_data: str | Path | None = None,
     limit_per_class: int | None = None,
-    max_drop: float = MAX_DROP_POINTS,
+    max_drop: float | None = None,
     console: Console | None = None,
 ) -> dict[str, Any]:
     """Export a run folder (or .keras file) to float + quantised TFLite/ONNX, verified.
@@ -507,6 +507,8 @@ def export_run(
     if out.exists() and not out.is_dir():
         raise EdgeemoError("--out must be a folder", out)
     name = name or (src.run_dir.name if src.run_dir is not None else src.model_path.stem)
+    if max_drop is None:
+        max_drop = MAX_DROP_BY_TASK[src.task]
     model = load_keras(src)
     for note in src.notes:
         console.print(f"[yellow]note:[/yellow] {note}", highlight=False)

@@ -16,7 +16,8 @@ from edgeemo.errors import EdgeemoError
 from edgeemo.metrics import classification_report
 from edgeemo.runtime import open_model, quantize
 
-MAX_DROP_POINTS = 1.0  # quantised accuracy may fall at most this many points below float
+MAX_DROP_POINTS = 1.0  # quantised accuracy may fall at most this many points below float (face)
+MAX_DROP_BY_TASK = {"face": 1.0, "voice": 1.5}  # the project's targets: voice test sets are ~10x smaller
 
 
 def predict_file(path: str | Path, x: np.ndarray, batch: int = 256) -> np.ndarray:
@@ -80,7 +81,7 @@ def check_gate(
             f"quantized accuracy {100 * metrics['accuracy_quantized']:.2f}% is "
             f"{100 * (metrics['accuracy_float'] - metrics['accuracy_quantized']):.2f} points below "
             f"the float parent's {100 * metrics['accuracy_float']:.2f}% on {metrics['n']} "
-            "held-out faces "
+            "held-out samples "
             f"(limit {max_drop:g}); use --force to keep it anyway",
             path,
         )

@@ -99,6 +99,7 @@ def test_export_crnn_full_int8_tflite_and_dynamic_onnx(crnn_run, tmp_path):
     assert tfl.task == "voice" and tfl.input["dtype"] == "int8" and tfl.output["dtype"] == "int8"
     assert "unrolled" in tfl.quantization["recurrent"]
     assert tfl.metrics["n"] == 28 and "top1_agreement" in tfl.metrics
+    assert tfl.metrics["gate"]["max_drop_points"] == 1.5  # the voice default (face: 1.0)
     # the manifest carries THE front end and the training statistics, identical to the run's
     config = json.loads((crnn_run / "config.json").read_text())
     assert tfl.preprocessing == config["preprocessing"]

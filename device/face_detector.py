@@ -26,17 +26,21 @@ class Box:
 class HaarFaceDetector:
     """Frontal-face Haar cascade. ``detect`` returns boxes, largest first."""
 
-    def __init__(self, cascade: str = "haarcascade_frontalface_default.xml", min_size: int = 40) -> None:
+    def __init__(self, cascade: str = "haarcascade_frontalface_default.xml", min_size: int = 40,
+                 scale_factor: float = 1.1) -> None:
         path = cv2.data.haarcascades + cascade
         self.cascade = cv2.CascadeClassifier(path)
         if self.cascade.empty():
             raise EdgeemoError("cannot load the Haar cascade shipped with opencv", path)
+        if scale_factor <= 1.0:
+            raise EdgeemoError(f"Haar scale_factor must be > 1, got {scale_factor}")
         self.min_size = min_size
+        self.scale_factor = scale_factor  # step between pyramid levels: 1.2 is about twice as fast as 1.1
 
     def detect(self, image: np.ndarray) -> list[Box]:
         gray = cv2.equalizeHist(to_gray_uint8(image))
         found = self.cascade.detectMultiScale(
-            gray, scaleFactor=1.1, minNeighbors=5, minSize=(self.min_size, self.min_size)
+            gray, scaleFactor=self.scale_factor, minNeighbors=5, minSize=(self.min_size, self.min_size)
         )
         boxes = [Box(int(x), int(y), int(w), int(h)) for x, y, w, h in found]
         return sorted(boxes, key=lambda b: b.area, reverse=True)

@@ -59,6 +59,8 @@ class PipelineSettings:
     audio_queue_s: float = 5.0  # audio waiting for the voice worker (seconds); older chunks are dropped
     hop_s: float = 0.5  # a voice window every hop_s seconds of audio
     detect_width: int = 320  # frames are shrunk to this width for face detection (0 = full size)
+    detect_every: int = 2  # run the detector on every Nth frame; the frames between reuse its boxes
+    detect_scale_factor: float = 1.2  # Haar pyramid step (1.1: finer and about twice as slow)
     face_margin: float = 0.1  # crop margin around the detected box, per side
     min_face: int = 40  # smallest face (pixels, in the detection image)
     publish_interval_s: float = 0.2  # at most one result per interval (0 = one per face frame / voice window)
@@ -67,8 +69,10 @@ class PipelineSettings:
     retry_max_s: float = 30.0  # longest wait between reopening attempts
 
     def __post_init__(self) -> None:
-        if self.frame_queue < 1:
-            raise EdgeemoError(f"pipeline frame_queue must be >= 1, got {self.frame_queue}")
+        if self.frame_queue < 1 or self.detect_every < 1:
+            raise EdgeemoError("pipeline frame_queue and detect_every must be >= 1")
+        if self.detect_scale_factor <= 1.0:
+            raise EdgeemoError(f"pipeline detect_scale_factor must be > 1, got {self.detect_scale_factor}")
         for name in ("audio_queue_s", "hop_s", "retry_initial_s", "retry_max_s", "heartbeat_s"):
             if getattr(self, name) <= 0:
                 raise EdgeemoError(f"pipeline {name} must be > 0, got {getattr(self, name)}")
@@ -95,16 +99,19 @@ class FacePath:
     """Frame -> probabilities of the largest face (model label order), or None when there is no face.
 
     ``boxes`` brings your own detections (full-frame pixel boxes, the first is used); otherwise
-    the Haar detector runs on a copy shrunk to ``detect_width``.
+    the Haar detector runs on a copy shrunk to ``detect_width``, on every ``detect_every``-th
+    frame, and the frames in between reuse its boxes (a face moves little in 1/15 s).
     """
 
     def __init__(self, model: EmotionModel, detector: Any = None, margin: float = 0.1, detect_width: int = 320,
-                 min_face: int = 40) -> None:
+                 min_face: int = 40, detect_every: int = 1, scale_factor: float = 1.1) -> None:
         if not isinstance(model.preprocessing, FacePreprocessing):
             raise EdgeemoError(f"{model.spec}: is a {model.task} model; the camera needs a face model", model.path)
         self.model = model
-        self.detector = detector or HaarFaceDetector(min_size=min_face)
-        self.margin, self.detect_width = margin, detect_width
+        self.detector = detector or HaarFaceDetector(min_size=min_face, scale_factor=scale_factor)
+        self.margin, self.detect_width, self.detect_every = margin, detect_width, max(1, detect_every)
+        self._frame = 0
+        self._boxes: list[Box] = []
 
     def detect(self, frame: np.ndarray) -> list[Box]:
         """Face boxes in full-frame pixels, largest first."""
@@ -118,7 +125,13 @@ class FacePath:
         return [Box(round(b.x / scale), round(b.y / scale), round(b.w / scale), round(b.h / scale)) for b in boxes]
 
     def __call__(self, frame: np.ndarray, boxes: Sequence[Box] | None = None) -> np.ndarray | None:
-        found = self.detect(frame) if boxes is None else list(boxes)
+        if boxes is None:
+            if self._frame % self.detect_every == 0:
+                self._boxes = self.detect(frame)
+            self._frame += 1
+            found = self._boxes
+        else:
+            found = list(boxes)
         if not found:
             return None
         crop = crop_face(frame, found[0], self.margin)

@@ -44,6 +44,7 @@ RESULTS = Path(__file__).parent / "results"
 
 
 def rss_mb() -> float:
+    """Resident set size now, in MB (10^6 bytes, like peak_rss_mb)."""
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
 
@@ -151,7 +152,7 @@ def main() -> None:
         "latency_ms_p95": round(float(np.percentile(lat, 95)), 2),
         "latency_ms_max": round(float(lat.max()), 2),
         "cpu_cores_used": round(cpu / wall, 3),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3, 1),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6, 1),  # KiB -> MB
         "rss_growth_mb_after_warmup": round(growth, 2),
         "rss_samples_mb": [round(s[1], 1) for s in samples[:: max(1, len(samples) // 20)]],
         "tensorflow_loaded": "tensorflow" in sys.modules,

@@ -7,6 +7,8 @@ imported only when a live microphone is opened, so replay and tests need no Port
 
 from __future__ import annotations
 
+import ctypes
+import logging
 import time
 from pathlib import Path
 from typing import Any, Protocol
@@ -15,6 +17,8 @@ import numpy as np
 
 from edgeemo.audio import SAMPLE_RATE, float_to_pcm16, load_audio
 from edgeemo.errors import EdgeemoError, MissingDependencyError
+
+log = logging.getLogger("edgeemo.device")
 
 
 class AudioSource(Protocol):
@@ -29,13 +33,32 @@ class AudioSource(Protocol):
     def close(self) -> None: ...
 
 
+_ALSA_HANDLER: Any = None
+
+
+def _alsa_errors_to_debug_log() -> None:
+    """Send ALSA's error messages (PortAudio probing every configured PCM prints dozens) to the debug log."""
+    global _ALSA_HANDLER
+    if _ALSA_HANDLER is not None:
+        return
+    try:
+        asound = ctypes.cdll.LoadLibrary("libasound.so.2")
+        kind = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p)
+        _ALSA_HANDLER = kind(lambda file, line, fn, err, fmt: log.debug("ALSA %s: %s", (fn or b"").decode(), (
+            fmt or b"").decode(errors="replace")))
+        asound.snd_lib_error_set_handler(_ALSA_HANDLER)
+    except (OSError, AttributeError):  # no ALSA (macOS, Windows): nothing to quieten
+        _ALSA_HANDLER = False
+
+
 def _import_pyaudio() -> Any:
     try:
         import pyaudio
     except ImportError:
         raise MissingDependencyError(
-            "pyaudio", "device", "the microphone (also apt install portaudio19-dev before pip)"
+            "pyaudio", "microphone", "the microphone (apt install portaudio19-dev first: PyAudio builds against it)"
         ) from None
+    _alsa_errors_to_debug_log()
     return pyaudio
 
 

@@ -156,14 +156,16 @@ class VoicePath:
     def push(self, chunk: np.ndarray) -> list[np.ndarray | None]:
         """Add audio; returns one entry per window that became due (usually zero or one)."""
         due = []
-        # feed hop-sized pieces so a long chunk yields every window it completes
-        for start in range(0, len(chunk), self.hop):
-            piece = chunk[start : start + self.hop]
-            self.stream.push(piece)
-            self._since += len(piece)
-            if self._since >= self.hop and self.stream.window() is not None:
+        pos = 0
+        while pos < len(chunk):  # split at hop boundaries: windows every hop samples whatever the chunk size
+            take = min(len(chunk) - pos, self.hop - self._since)
+            self.stream.push(chunk[pos : pos + take])
+            pos += take
+            self._since += take
+            if self._since == self.hop:
                 self._since = 0
-                due.append(self.window())
+                if self.stream.total_samples >= self.pre.features.window_samples:
+                    due.append(self.window())
         return due
 
     def window(self) -> np.ndarray | None:

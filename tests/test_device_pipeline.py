@@ -74,6 +74,17 @@ def test_voice_path_windows_every_hop_and_silence_is_no_speech(voice_model):
     assert len(out) == 6 and out[-1] is not None and out[-1].shape == (7,)
 
 
+@pytest.mark.parametrize("chunk", [160, 1600, 4800, 7000, 40000])
+def test_voice_windows_do_not_depend_on_the_chunk_size(voice_model, chunk):
+    pcm = demo_audio(lead_s=0.0, speech_s=5.0, tail_s=0.0)
+    reference = VoicePath(voice_model, hop_s=0.5).push(pcm)  # one big chunk
+    path = VoicePath(voice_model, hop_s=0.5)
+    got = [w for i in range(0, len(pcm), chunk) for w in path.push(pcm[i : i + chunk])]
+    assert len(got) == len(reference) == 5  # windows ending at 3.0, 3.5, ..., 5.0 s
+    for a, b in zip(got, reference, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_models_must_match_their_modality(face_model, voice_model):
     with pytest.raises(EdgeemoError, match="needs a face model"):
         FacePath(voice_model)

@@ -119,8 +119,6 @@ def run_daemon(cfg: DeviceConfig, demo: bool = False, duration_s: float | None =
 
         camera, microphone = demo_sources(seconds=8.0, realtime=realtime)
     pipeline = build_pipeline(cfg, camera, microphone)
-    log.info("running: camera %s, microphone %s", getattr(pipeline.camera, "name", "off"),
-             getattr(pipeline.microphone, "name", "off"))
     counters = pipeline.run(duration_s)
     log.info("stopped: %s", {k: v for k, v in vars(counters).items() if not isinstance(v, dict)})
     return counters

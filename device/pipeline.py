@@ -265,6 +265,8 @@ class Pipeline:
         restore = self._install_signals() if handle_signals else {}
         try:
             self.open_sources()
+            log.info("running: camera %s, microphone %s", getattr(self.camera, "name", "off"),
+                     getattr(self.microphone, "name", "off"))
             self._start_threads()
             deadline = None if duration_s is None else time.monotonic() + duration_s
             workers = [t for t in self._threads if t.name.endswith("worker")]

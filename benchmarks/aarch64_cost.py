@@ -40,32 +40,49 @@ CLASSES = ("insns", "simd_fp_dp", "ldst", "ldst_simd_fp", "dot")
 RATIOS = (("face", "face-float"), ("face-onnx", "face-float"), ("voice", "voice-float"), ("voice-onnx", "voice-float"))
 
 
+# How the rest of the report was produced (the smoke and the emulated `edgeemo bench` runs).
+OTHER_COMMANDS = [
+    "benchmarks/aarch64_env.sh build",
+    ".venv/bin/python benchmarks/aarch64_smoke.py --demo --json benchmarks/results/aarch64_smoke.json",
+    "nice -n 10 benchmarks/aarch64_env.sh edgeemo -cpu cortex-a72 bench face face-float face-onnx "
+    "--data ../shared/data/fer2013 --split publictest --limit-per-class 10 --threads 1 --runs 5 --warmup 1 --no-plots",
+    "nice -n 10 benchmarks/aarch64_env.sh edgeemo -cpu cortex-a72 bench voice voice-float "
+    "--data ../shared/data/ravdess --speakers 17 --limit-per-class 3 --threads 1 --runs 5 --warmup 1 --no-plots",
+    ".venv/bin/python benchmarks/aarch64_cost.py --n 10 --no-x86 --json benchmarks/results/aarch64.json",
+    ".venv/bin/python benchmarks/aarch64_cost.py --from-json benchmarks/results/aarch64.json --add-x86 "
+    "--json benchmarks/results/aarch64.json --md benchmarks/results/aarch64.md "
+    "--smoke-json benchmarks/results/aarch64_smoke.json",
+    "# which run, per model and CPU profile:",
+]
+
 # Hand-written reading of the measured numbers, kept beside the generated report and included in it.
 FINDINGS = REPO / "benchmarks" / "results" / "aarch64_findings.md"
 NOTES = """## What these numbers do and do not predict
 
-- They are exact, repeatable counts of the AArch64 instructions the guest executes (the same binaries a Pi
-  runs: the aarch64 wheels of ai-edge-litert and onnxruntime), with kernels chosen for the emulated CPU:
+- They are repeatable counts (to about 1e-6, see the checks) of the AArch64 instructions the guest
+  executes (the same binaries a Pi runs: the aarch64 wheels of ai-edge-litert and onnxruntime), with
+  kernels chosen for the emulated CPU:
   qemu reports the CPU's hwcaps (`-cpu cortex-a72`: no dot product; `-cpu cortex-a76`: `asimddp`), and
   `aarch64_env.sh` serves the board's `/proc/cpuinfo` (MIDR part, Features) so cpuinfo-based kernel
   dispatch in XNNPACK and MLAS sees the same CPU as on the device. A change of count is a change of work.
 - They are not time. One instruction is not one cycle: a 128-bit SDOT, a scalar add, a load that misses
   the cache and a dependent FMA chain all count 1. The A72 issues up to 3 instructions/cycle with 2 NEON
-  pipes; the A76 is wider (4-wide decode, 2x128-bit NEON), with bigger caches; memory stalls, cache sizes
+  pipes; the A76 is wider (4-wide decode, 2x128-bit NEON pipes); memory stalls, cache sizes
   (Pi 4: 1 MB shared L2, no L3; Pi 5: 512 KB L2 per core + 2 MB L3), DRAM bandwidth, clocks (1.8 vs
   2.4 GHz) and thermal throttling are all outside the count. An int8 kernel that moves 4x less data can win
   by more than its instruction ratio when a float model is memory bound, and lose when int8 needs more
   shuffles/widening (NEON without SDOT: SMULL/SMLAL/SADALP chains) per useful multiply-accumulate.
 - Per-instruction cost differs by class: SIMD&FP data-processing instructions do 4 (fp32) or 16 (int8)
   lanes of work each, scalar Python/NumPy glue does one. The class columns show where a model's count sits.
-- Emulated wall-clock under qemu says nothing about the device: qemu's TCG translates integer NEON into
-  host code reasonably well but runs most floating-point NEON through softfloat helper calls, so float
-  models look tens of times slower than int8 under emulation (see the smoke's `edgeemo bench` run), far
-  from the instruction ratio and from real hardware.
+- Emulated wall-clock under qemu says nothing about the device: qemu runs guest floating point (NEON
+  included) through its softfloat helpers, so float models look tens of times slower than int8 under
+  emulation (the emulated `edgeemo bench` runs in the findings), far from the instruction ratio and from
+  real hardware.
 - Single thread only: counts with several interpreter threads would include spinning and scheduling
   that depend on the host. Python-level costs (edgeemo's quantise/dequantise, the interpreter binding) are
   in `predict` and not in `invoke`.
-- Validation against a real Pi 4/5 (perf stat instructions and cycles on the device) is still to be done."""
+- Not validated on a real Pi 4/5 yet (`perf stat -e instructions,cycles` on the device would check both
+  the counts and how far cycles follow them)."""
 
 
 def task_of(model: str) -> str:
@@ -85,24 +102,35 @@ def count(model: str, cpu: str, n: int, work: Path, out_dir: Path | None = None)
     wall = time.perf_counter() - t0
     if proc.returncode:
         sys.exit(f"failed: {' '.join(cmd)}\n{proc.stderr[-3000:]}")
-    counts = json.loads(out.read_text())
     probe = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {"model": model, "cpu": cpu, "n": n, "backend": probe["backend"], **regions(out, n),
+            "emulated_ms_with_plugin": probe["ms"], "emulated_process_s": wall}
+
+
+def regions(path: Path, n: int) -> dict:
+    """The plugin's output -> counts per region (main thread; all threads' instructions beside)."""
+    counts = json.loads(path.read_text())
     marks = {m["id"]: m for m in counts["marks"]}
     if sorted(marks) != [0, 1, 2, 3, 4]:
-        sys.exit(f"{out}: expected marks 0-4, got {sorted(marks)}")
+        sys.exit(f"{path}: expected marks 0-4, got {sorted(marks)}")
 
     def region(a: int, b: int, per: int = 1) -> dict:
-        """Main-thread counts (the inference runs there with 1 thread), plus all threads' instructions."""
         main = {c: (marks[b][f"main_{c}"] - marks[a][f"main_{c}"]) / per for c in CLASSES}
         return main | {"all_threads_insns": (marks[b]["insns"] - marks[a]["insns"]) / per}
 
-    return {
-        "model": model, "cpu": cpu, "n": n, "backend": probe["backend"], "vcpus": counts["vcpus"],
-        "process_insns": counts["main_insns"], "process_insns_all_threads": counts["insns"],
-        "open": region(0, 1), "first_predict": region(1, 2),
-        "predict": region(2, 3, max(n, 1)), "invoke": region(3, 4, max(n, 1)),
-        "emulated_ms_with_plugin": probe["ms"], "emulated_process_s": wall,
-    }
+    return {"vcpus": counts["vcpus"], "process_insns": counts["main_insns"],
+            "process_insns_all_threads": counts["insns"], "open": region(0, 1), "first_predict": region(1, 2),
+            "predict": region(2, 3, max(n, 1)), "invoke": region(3, 4, max(n, 1))}
+
+
+REGIONS = ("open", "first_predict", "predict", "invoke")
+
+
+def repeat_check(first: dict, again: dict) -> dict:
+    """Per region: identical counts in every class?, and the largest relative difference of the instructions."""
+    return {k: {"identical": all(first[k][c] == again[k][c] for c in CLASSES),
+                "insns": [first[k]["insns"], again[k]["insns"]],
+                "rel_diff": abs(first[k]["insns"] - again[k]["insns"]) / first[k]["insns"]} for k in REGIONS}
 
 
 def x86_bench(task: str, work: Path, runs: int) -> dict:
@@ -142,6 +170,19 @@ def render_md(res: dict) -> str:
         "(commands below). Host: " + res["versions"]["host_cpu"] + ".",
         "",
     ]
+    lines += ["## How it runs", "",
+              "`benchmarks/aarch64_env.sh build` (idempotent, cached in `~/.cache/edgeemo-aarch64`, not in the repo) "
+              "makes an aarch64 userland from registry packages only: `dpkg --add-architecture arm64`, "
+              "`apt-get download` of Debian bookworm's arm64 libc6, libstdc++6, python3.11-minimal, "
+              "libpython3.11-stdlib and their libraries, unpacked with `dpkg -x`; "
+              "`pip download --platform manylinux_2_28_aarch64 (and 2014/2_17/2_27) --only-binary=:all: "
+              "--python-version 3.11` of the device dependencies, installed "
+              "with `pip install --target`; edgeemo itself from the working tree through a symlink tree that "
+              "reproduces pyproject's package-dir mapping (edgeemo.device -> device/ ...). It runs with Debian's "
+              "`qemu-user` (`qemu-aarch64 -L <root> -cpu cortex-a72|cortex-a76`), each profile with the board's "
+              "`/proc/cpuinfo` (onnxruntime's cpuinfo segfaults on the host's x86 one). The instruction counter "
+              "(`benchmarks/aarch64_insn_plugin.c`) is a TCG plugin built with gcc against `qemu-plugin.h` from "
+              "Debian's qemu source package (`apt-get source --download-only qemu`, deb-src entry added).", ""]
     smoke = res.get("smoke")
     if smoke:
         lines += ["## Smoke: x86 vs aarch64 predictions", "",
@@ -156,6 +197,10 @@ def render_md(res: dict) -> str:
                          f"{r['same_inputs_top1_agree']}/{r['n']} | {r['same_inputs_raw_identical_samples']}/{r['n']} "
                          f"({r['raw_dtype']}) | {r['same_inputs_raw_max_abs_diff']:.3g} | "
                          f"{r['same_inputs_prob_max_abs_diff']:.3g} | {r['own_inputs_top1_agree']}/{r['n']} |")
+        for r in smoke.get("demo", []):
+            lines += ["", f"`edgeemo run --demo --threads 1 --json` on {r['cpu']}: labels reported (times) "
+                          f"{r['aarch64_labels']}; on x86 {r['x86_labels']}: most frequent face and voice labels "
+                          f"{'the same' if r['pass'] else 'DIFFERENT'}."]
         lines.append("")
     lines += ["## Instructions per inference (guest AArch64, 1 thread, deterministic)", "",
               f"N = {res['n']} batch-1 inferences per region after one untimed first predict. `predict` = "
@@ -185,16 +230,22 @@ def render_md(res: dict) -> str:
         lines.append(f"| {row['num']} / {row['den']} | {arm} | {x86s} |")
     checks = res.get("checks")
     if checks:
+        rep = checks["repeat"]
         lines += ["", "## Determinism checks", "",
-                  f"{checks['model']} on {checks['cpu']}, run twice: marked regions identical: "
-                  f"**{checks['repeat_identical_regions']}** (whole-process totals {checks['repeat_process_insns']}). "
-                  f"Baseline method: (process total with N={res['n']} - process total with N=0) / N = "
+                  f"{checks['model']} on {checks['cpu']}, run twice (whole-process totals "
+                  f"{checks['repeat_process_insns']}). Instructions per region, first run vs second:", "",
+                  "| region | first | second | identical in every class | relative difference |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| {k} | {v['insns'][0]:.1f} | {v['insns'][1]:.1f} | {v['identical']} | {v['rel_diff']:.1e} |"
+                  for k, v in rep.items()]
+        lines += ["", f"Baseline method: (process total with N={res['n']} - process total with N=0) / N = "
                   f"{_fmt(checks['per_inference_from_baseline'])} instructions per (predict + bare call), against "
                   f"{_fmt(checks['per_inference_from_marks'])} from the markers."]
     if FINDINGS.is_file():
         lines += ["", FINDINGS.read_text().rstrip()]
     lines += ["", NOTES]
-    lines += ["", "## Commands", "", "```"] + res["commands"] + ["```", "", "## Versions", "", "```"]
+    lines += ["", "## Commands", "", "From the repository root (the datasets in `../shared/data`):", "", "```"]
+    lines += OTHER_COMMANDS + res["commands"] + ["```", "", "## Versions", "", "```"]
     lines += res["versions"]["aarch64_env_info"] + ["```", ""]
     return "\n".join(lines)
 
@@ -236,10 +287,9 @@ def main(argv: list[str] | None = None) -> int:
         first = next(r for r in res["counts"] if r["cpu"] == cpu0 and r["model"] == m0)
         again = count(m0, cpu0, args.n, args.work, args.work / "repeat")
         zero = count(m0, cpu0, 0, args.work)
-        keys = ("open", "first_predict", "predict", "invoke")
         res["checks"] = {
             "model": m0, "cpu": cpu0,
-            "repeat_identical_regions": all(first[k] == again[k] for k in keys),
+            "repeat": repeat_check(first, again),
             "repeat_process_insns": [first["process_insns"], again["process_insns"]],
             "baseline_n0_process_insns": zero["process_insns"],
             "per_inference_from_baseline": (first["process_insns"] - zero["process_insns"]) / args.n,

@@ -223,7 +223,11 @@ case "$cmd" in
     refresh_shim
     parse_cpu "$@"
     qemu_cmd "$CPU" "$ROOT/usr/bin/python$PY_VERSION" "${ARGS[@]}"
-    exec "${QEMU_CMD[0]}" -plugin "$PLUGIN,out=$out" "${QEMU_CMD[@]:1}" ;;
+    # Same addresses every run: no ASLR (setarch -R) and a fixed, minimal environment (qemu hands its own
+    # environment to the guest, where its size moves the stack). Alignment-dependent paths (memcpy heads,
+    # allocator) then take the same branches, and repeated runs give the same counts.
+    exec env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 setarch "$(uname -m)" -R \
+      "${QEMU_CMD[0]}" -plugin "$PLUGIN,out=$out" "${QEMU_CMD[@]:1}" ;;
   info)
     echo "cache=$CACHE"; echo "root=$ROOT"; echo "site=$SITE"; echo "plugin=$PLUGIN"
     qemu-aarch64 --version | head -1

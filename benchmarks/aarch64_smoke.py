@@ -9,7 +9,8 @@ per sample:
 - runtime: every model on x86's inputs on both machines: top-1, raw outputs (int8 TFLite: in quantisation
   steps, LSB), probabilities;
 - end to end: top-1 with each machine's own preprocessing;
-- with --demo, ``edgeemo run --demo`` (the device daemon on its built-in clip) on both: same labels.
+- with --demo, ``edgeemo run --demo`` (the device daemon on its built-in clip) on both: same most frequent
+  face and voice labels (it is paced in real time: which frames get analysed depends on speed).
 
 Pass: on the same inputs every model has identical top-1 on all samples, int8 outputs within --int8-lsb
 quantisation steps (the number of bit-identical samples is reported) and float probabilities within
@@ -25,6 +26,7 @@ import json
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -104,21 +106,23 @@ def compare(ref: np.lib.npyio.NpzFile, arm: np.lib.npyio.NpzFile, model: str, in
     return row
 
 
-def demo_labels(path: Path) -> dict[str, list[str]]:
-    """Labels each modality reported in an ``edgeemo run --demo --json`` output (JSON lines)."""
-    seen: dict[str, set[str]] = {"face": set(), "voice": set(), "fused": set()}
+def demo_labels(path: Path) -> dict[str, dict[str, int]]:
+    """How often each label was reported per modality in an ``edgeemo run --demo --json`` output (JSON lines)."""
+    seen: dict[str, Counter] = {"face": Counter(), "voice": Counter(), "fused": Counter()}
     for line in path.read_text().splitlines():
         if not line.startswith("{"):
             continue
         rec = json.loads(line)
-        for key in seen:
+        for key, counter in seen.items():
             if isinstance(rec.get(key), dict) and rec[key].get("label"):
-                seen[key].add(rec[key]["label"])
-    return {k: sorted(v) for k, v in seen.items()}
+                counter[rec[key]["label"]] += 1
+    return {k: dict(v.most_common()) for k, v in seen.items()}
 
 
 def demo(work: Path, cpus: list[str]) -> list[dict]:
-    """``edgeemo run --demo`` (real-time paced: emulation drops frames, so only the labels are compared)."""
+    """``edgeemo run --demo``: paced in real time, so which frames and audio windows get analysed depends on speed
+    (emulation drops many frames as stale). Pass: it runs to completion and the most frequent face and voice
+    labels are the same as on x86."""
     cmd = ["run", "--demo", "--threads", "1", "--json", "--no-http"]
     run([str(REPO / ".venv" / "bin" / "edgeemo"), *cmd], work / "x86_demo.jsonl")
     ref = demo_labels(work / "x86_demo.jsonl")
@@ -126,7 +130,7 @@ def demo(work: Path, cpus: list[str]) -> list[dict]:
     for cpu in cpus:
         run([str(ENV), "edgeemo", "-cpu", cpu, *cmd], work / f"{cpu}_demo.jsonl")
         got = demo_labels(work / f"{cpu}_demo.jsonl")
-        ok = all(got[k] and set(got[k]) <= set(ref[k]) for k in ("face", "voice"))
+        ok = all(got[k] and ref[k] and next(iter(got[k])) == next(iter(ref[k])) for k in ("face", "voice"))
         rows.append({"cpu": cpu, "x86_labels": ref, "aarch64_labels": got, "pass": ok})
     return rows
 

@@ -204,7 +204,7 @@ def render_md(res: dict) -> str:
                           f"{r['aarch64_labels']}; on x86 {r['x86_labels']}: most frequent face and voice labels "
                           f"{'the same' if r['pass'] else 'DIFFERENT'}."]
         lines.append("")
-    lines += ["## Instructions per inference (guest AArch64, 1 thread, deterministic)", "",
+    lines += ["## Instructions per inference (guest AArch64, 1 thread; repeatable to about 1e-6)", "",
               f"N = {res['n']} batch-1 inferences per region after one untimed first predict. `predict` = "
               "edgeemo's `EmotionModel.predict` (quantise, interpreter, dequantise); `invoke` = the bare "
               "interpreter call on a prepared input. SIMD = Advanced SIMD & FP data-processing instructions; "

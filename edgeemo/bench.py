@@ -34,7 +34,7 @@ from edgeemo.voice import VoicePreprocessing, preprocess_clip, preprocess_files
 from edgeemo.voice_datasets import VoiceDataset, load_voice, select_speakers
 
 PEAK_RSS_LABEL = {
-    "model": "process peak RSS while this model ran (reset before it; includes Python, faces)",
+    "model": "process peak RSS while this model ran (reset before it; includes Python and the scored inputs)",
     "process": "process peak RSS since start (not resettable per model; includes earlier ones)",
 }
 

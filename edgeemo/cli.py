@@ -196,16 +196,16 @@ def train_voice_cmd(
     batch_size: Annotated[int, typer.Option(help="Batch size.")] = 32,
     lr: Annotated[float, typer.Option(help="Adam learning rate (the start of the schedule).")] = 1e-3,
     schedule: Annotated[str, typer.Option(help="plateau or cosine learning-rate schedule.")] = "plateau",
-    patience: Annotated[int, typer.Option(help="EarlyStopping patience in epochs (val accuracy).")] = 12,
+    patience: Annotated[int, typer.Option(help="EarlyStopping patience in epochs (val accuracy).")] = 15,
     label_smoothing: Annotated[float, typer.Option(help="Label smoothing of the cross-entropy.")] = 0.1,
     class_weight: Annotated[str, typer.Option(help="none, balanced or sqrt class weights.")] = "sqrt",
     dropout: Annotated[float, typer.Option(help="Dropout in the classifier head.")] = 0.4,
-    aug_copies: Annotated[int, typer.Option(help="Augmented copies per training clip (0 = no augmentation).")] = 2,
+    aug_copies: Annotated[int, typer.Option(help="Augmented copies per training clip (0 = no augmentation).")] = 8,
     noise_snr: Annotated[
         str, typer.Option(help="Augmentation: white-noise SNR range in dB, MIN,MAX.")
     ] = "15,30",
     shift: Annotated[float, typer.Option(help="Augmentation: max time shift in seconds.")] = 0.25,
-    pitch: Annotated[float, typer.Option(help="Augmentation: max pitch shift in semitones (0 = off).")] = 2.0,
+    pitch: Annotated[float, typer.Option(help="Augmentation: max pitch shift in semitones (0 = off).")] = 4.0,
     stretch: Annotated[float, typer.Option(help="Augmentation: max time-stretch (0.15 = rate 0.85-1.15).")] = 0.15,
     time_masks: Annotated[
         int, typer.Option(help="Feature masking (SpecAugment): masked spans of up to 20 frames per clip (0 = off).")

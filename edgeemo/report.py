@@ -55,13 +55,18 @@ def _num(v: float | None, fmt: str = "{:.2f}") -> str:
     return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else fmt.format(v)
 
 
+def _unit(data: dict[str, Any]) -> str:
+    """What the bench scored: voice reports carry speakers, face reports do not."""
+    return "clips" if "speakers" in data else "faces"
+
+
 def render_table(report: BenchReport, console: Console) -> None:
     """Print the models side by side: one column per model, one row per measurement."""
     results = ordered(report.models)
     data = report.data
     rss = PEAK_RSS_LABEL.get(results[0].peak_rss_scope or "", "not available on this platform")
     table = Table(
-        title=f"edgeemo bench: {data['dataset']} {data['split']}, {data['n']} faces, {report.machine['cpu']}",
+        title=f"edgeemo bench: {data['dataset']} {data['split']}, {data['n']} {_unit(data)}, {report.machine['cpu']}",
         caption="Latency: batch 1 after warm-up, perf_counter around Runner.predict. "
         "Overhead: p50 predict / p50 bare invoke_raw. P/R/F1: precision/recall/F1. "
         f"Peak RSS: {rss}.",
@@ -78,7 +83,7 @@ def render_table(report: BenchReport, console: Console) -> None:
     row("quantization", lambda r: r.quantization)
     row("backend", lambda r: r.backend)
     row("threads", lambda r: str(r.threads))
-    row("faces (n)", lambda r: str(r.n))
+    row(f"{_unit(data)} (n)", lambda r: str(r.n))
     table.add_section()
     best = max(r.accuracy for r in results)
     row(

@@ -230,7 +230,7 @@ def train_voice(
         raise EdgeemoError(f"unknown --arch {arch!r} for voice (expected {', '.join(VOICE_ARCHS)})")
     feats = features or AudioFeatures()
     augmentation = augmentation or VoiceAugmentation()
-    settings = settings or TrainSettings(epochs=60, batch_size=32, patience=12, lr_patience=4)
+    settings = settings or TrainSettings(epochs=60, batch_size=32, patience=15, lr_patience=4)
     hardware = setup_hardware(settings.seed)
     t0 = time.time()
     train, val, test, split_desc = resolve_voice_splits(

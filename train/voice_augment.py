@@ -19,10 +19,10 @@ from edgeemo.errors import EdgeemoError
 class VoiceAugmentation:
     """Ranges of the random waveform transforms; each is applied with probability ``p``."""
 
-    copies: int = 2  # augmented versions per training clip (0 = off)
+    copies: int = 8  # augmented versions per training clip (0 = off)
     noise_snr_db: tuple[float, float] = (15.0, 30.0)  # white noise at this SNR (relative to the clip's RMS)
     shift_s: float = 0.25  # max time shift, seconds (zeros fill the gap)
-    pitch_semitones: float = 2.0  # max pitch shift up or down (0 = off)
+    pitch_semitones: float = 4.0  # max pitch shift up or down (0 = off)
     stretch: float = 0.15  # time stretch rate in [1 - stretch, 1 + stretch] (0 = off)
     p: float = 0.5
 

@@ -1,5 +1,5 @@
 # Two commands do everything on a fresh machine (Debian/Ubuntu with python3):
-#   make demo   set up a virtualenv with the device runtime and run the shipped models on a built-in photo
+#   make demo   set up a virtualenv with the device runtime and run the daemon on its built-in clip
 #   make test   set up the full dev environment and run the linter and the test suite
 VENV ?= .venv
 PYTHON ?= python3
@@ -23,7 +23,7 @@ setup-device: $(VENV)/.device
 setup-dev: $(VENV)/.dev
 
 demo: setup-device
-	$(VENV)/bin/edgeemo demo
+	$(VENV)/bin/edgeemo run --demo
 
 test: setup-dev
 	$(VENV)/bin/ruff check .

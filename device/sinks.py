@@ -136,11 +136,12 @@ class HttpSink:
             self._cond.notify_all()
 
     def _stream(self, handler: BaseHTTPRequestHandler) -> None:
+        with self._cond:
+            seen = self._seq  # before the headers: a result published once the client has them is never missed
         handler.send_response(200)
         handler.send_header("Content-Type", "text/event-stream")
         handler.send_header("Cache-Control", "no-cache")
         handler.end_headers()
-        seen = self._seq
         try:
             while True:
                 with self._cond:

@@ -39,3 +39,17 @@ def test_none_means_no_weights():
 def test_unknown_mode_is_an_error():
     with pytest.raises(EdgeemoError, match="inverse"):
         class_weights(LABELS, 7, "inverse")
+
+
+def test_cosine_schedule_runs_from_the_learning_rate_to_the_floor_by_epoch_index():
+    import pytest
+    from edgeemo.train.run import TrainSettings, learning_rate_callback
+
+    from edgeemo.errors import EdgeemoError
+
+    cb = learning_rate_callback(TrainSettings(epochs=11, learning_rate=1e-3, min_lr=1e-5, schedule="cosine"))
+    lrs = [cb.schedule(e, 0.0) for e in range(11)]
+    assert lrs[0] == pytest.approx(1e-3) and lrs[-1] == pytest.approx(1e-5) and lrs[5] == pytest.approx(5.05e-4)
+    assert all(a >= b for a, b in zip(lrs, lrs[1:], strict=False))  # a resume at epoch k gets lrs[k] again
+    with pytest.raises(EdgeemoError, match="plateau, cosine"):
+        learning_rate_callback(TrainSettings(schedule="step"))

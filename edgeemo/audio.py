@@ -307,6 +307,13 @@ def file_features(path: str | Path, feats: AudioFeatures = DEFAULT_VOICE) -> np.
 # ----------------------------------------------------------------------------- statistics
 
 
+def standardize(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """(x - mean) / std per coefficient (last axis), float32; a std below ``RunningStats.STD_FLOOR`` counts as 1."""
+    std = np.asarray(std, np.float64)
+    std = np.where(std < RunningStats.STD_FLOOR, 1.0, std)
+    return ((np.asarray(x, dtype=np.float64) - np.asarray(mean, np.float64)) / std).astype(np.float32)
+
+
 class RunningStats:
     """Per-coefficient mean and (population) std over many clips without holding them.
 
@@ -365,9 +372,7 @@ class RunningStats:
 
     def apply(self, x: np.ndarray) -> np.ndarray:
         """(x - mean) / std per coefficient (last axis), float32."""
-        std = self.std
-        std = np.where(std < self.STD_FLOOR, 1.0, std)
-        return ((np.asarray(x, dtype=np.float64) - self.mean) / std).astype(np.float32)
+        return standardize(x, self.mean, self.std)
 
     def to_dict(self) -> dict[str, Any]:
         self._need_data()

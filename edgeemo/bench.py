@@ -216,9 +216,7 @@ def load_clips(
     clips = load_voice(roots)
     if speakers:
         clips = select_speakers(clips, speakers)
-    if limit_per_class is not None:
-        keep = [np.flatnonzero(clips.labels == c)[:limit_per_class] for c in np.unique(clips.labels)]
-        clips = clips.subset(np.sort(np.concatenate(keep)))
+    clips = clips.first_per_class(limit_per_class)
     if len(clips) == 0:
         raise EdgeemoError("no labelled clips", roots[0])
     return clips

@@ -214,7 +214,8 @@ def train_voice_cmd(
         int, typer.Option(help="Feature masking: masked spans of up to 4 MFCC coefficients per clip (0 = off).")
     ] = 0,
     limit_per_class: Annotated[
-        int | None, typer.Option(help="Use only the first N clips per class (quick runs, tests).")
+        int | None,
+        typer.Option(help="Use only N clips per class, drawn at random (seeded) across speakers (quick runs, tests)."),
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed (splits, init, augmentation).")] = 0,
 ) -> None:

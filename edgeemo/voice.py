@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeemo.audio import DEFAULT_VOICE, AudioFeatures, RunningStats, clip_features, load_audio
+from edgeemo.audio import DEFAULT_VOICE, AudioFeatures, RunningStats, clip_features, load_audio, standardize
 from edgeemo.errors import EdgeemoError
 
 
@@ -43,9 +43,7 @@ class VoicePreprocessing:
         """(x - mean) / std per coefficient, float32 (identity without statistics)."""
         if not self.count:
             return np.asarray(x, np.float32)
-        std = np.asarray(self.std)
-        std = np.where(std < RunningStats.STD_FLOOR, 1.0, std)
-        return ((np.asarray(x, np.float64) - np.asarray(self.mean)) / std).astype(np.float32)
+        return standardize(x, self.mean, self.std)
 
     def to_dict(self) -> dict[str, Any]:
         d = self.features.to_dict()

@@ -102,6 +102,13 @@ class VoiceDataset:
             list(self.notes),
         )
 
+    def first_per_class(self, n: int | None) -> VoiceDataset:
+        """The first ``n`` clips of each class, in order (all clips for None)."""
+        if n is None:
+            return self
+        keep = [np.flatnonzero(self.labels == c)[:n] for c in np.unique(self.labels)]
+        return self.subset(np.sort(np.concatenate(keep)) if keep else [])
+
     def class_counts(self) -> dict[str, int]:
         counts = np.bincount(self.labels, minlength=len(EMOTIONS))
         return {name: int(c) for name, c in zip(EMOTIONS, counts, strict=True)}
@@ -324,14 +331,8 @@ def speaker_split(
     """
     if test_speakers is None:
         return group_split(dataset.groups, fraction, seed)
-    groups = [str(g) for g in dataset.groups]
-    held: set[str] = set()
-    for name in test_speakers:
-        hits = {g for g in set(groups) if _speaker_matches(str(name), g)}
-        if not hits:
-            raise EdgeemoError(f"no speaker {name!r} in {dataset.name} (speakers: {', '.join(dataset.speakers())})")
-        held |= hits
-    mask = np.array([g in held for g in groups], dtype=bool)
+    held = _matching_speakers(dataset, test_speakers)
+    mask = np.array([str(g) in held for g in dataset.groups], dtype=bool)
     if mask.all():
         raise EdgeemoError("test_speakers would hold out every speaker; nothing left to train on")
     return np.flatnonzero(~mask), np.flatnonzero(mask)
@@ -339,15 +340,21 @@ def speaker_split(
 
 def select_speakers(dataset: VoiceDataset, names: Sequence[str | int]) -> VoiceDataset:
     """Only the clips of the named speakers (matched as in ``speaker_split``)."""
-    groups = [str(g) for g in dataset.groups]
-    keep: set[str] = set()
+    keep = _matching_speakers(dataset, names)
+    idx = [i for i, g in enumerate(dataset.groups) if str(g) in keep]
+    return dataset.subset(idx, f"{dataset.name} ({', '.join(sorted(keep))})")
+
+
+def _matching_speakers(dataset: VoiceDataset, names: Sequence[str | int]) -> set[str]:
+    """The ``corpus:speaker`` groups the names match; an unknown name is an error listing the speakers."""
+    groups = {str(g) for g in dataset.groups}
+    found: set[str] = set()
     for name in names:
-        hits = {g for g in set(groups) if _speaker_matches(str(name), g)}
+        hits = {g for g in groups if _speaker_matches(str(name), g)}
         if not hits:
             raise EdgeemoError(f"no speaker {name!r} in {dataset.name} (speakers: {', '.join(dataset.speakers())})")
-        keep |= hits
-    idx = [i for i, g in enumerate(groups) if g in keep]
-    return dataset.subset(idx, f"{dataset.name} ({', '.join(sorted(keep))})")
+        found |= hits
+    return found
 
 
 def _speaker_matches(name: str, group: str) -> bool:

@@ -375,11 +375,7 @@ def voice_split(source: ExportSource, which: str) -> VoiceDataset:
             f"{', '.join(map(str, source.voice_roots))} (first: {missing[0]}); point --data at the run's corpora",
             source.run_dir,
         )
-    ds = pool.subset(idx, f"{pool.name}-{which}")
-    if source.limit_per_class is not None:
-        keep = np.concatenate([np.flatnonzero(ds.labels == c)[: source.limit_per_class] for c in np.unique(ds.labels)])
-        ds = ds.subset(np.sort(keep))
-    return ds
+    return pool.subset(idx, f"{pool.name}-{which}").first_per_class(source.limit_per_class)
 
 
 def voice_samples(

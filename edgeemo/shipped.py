@@ -22,12 +22,20 @@ SHIPPED: dict[str, tuple[str, str]] = {
         "face emotion, float32 TFLite (reference for the int8 model)",
     ),
     "face-onnx": ("face/face-int8.onnx", "face emotion, int8 ONNX (onnxruntime)"),
+    "face-float-onnx": (
+        "face/face-float.onnx",
+        "face emotion, float32 ONNX (onnxruntime; reference for the int8 ONNX model)",
+    ),
     "voice": ("voice/voice-int8.tflite", "voice emotion (MFCC), int8 TFLite (LiteRT): the default for a Pi"),
     "voice-float": (
         "voice/voice-float.tflite",
         "voice emotion, float32 TFLite (reference for the int8 model)",
     ),
     "voice-onnx": ("voice/voice-int8.onnx", "voice emotion, int8 ONNX (onnxruntime)"),
+    "voice-float-onnx": (
+        "voice/voice-float.onnx",
+        "voice emotion, float32 ONNX (onnxruntime; reference for the int8 ONNX model)",
+    ),
 }
 
 MODEL_SUFFIXES = (".tflite", ".onnx", ".keras")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,12 @@ from edgeemo.errors import EdgeemoError
 
 SAMPLE_RATE = 16000
 PCM16_SCALE = 32768.0  # int16 -> float: x / 32768, so float = int16 exactly as libsndfile reads PCM_16
+# What load_audio accepts: absurd rates and endless files are refused before anything is allocated.
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 4000, 768000
+MAX_AUDIO_SECONDS = 600.0  # 10 minutes (voice clips are seconds; device replays loop)
+MAX_AUDIO_FRAMES = int(MAX_AUDIO_SECONDS * 48000)  # 10 minutes at 48 kHz: bounds memory at any rate
+MAX_AUDIO_CHANNELS = 64
+MAX_RESAMPLE_DENOMINATOR = 1000  # keeps every standard rate exact (44.1 kHz -> 160/441) and the filter small
 
 
 @dataclass(frozen=True)
@@ -87,6 +94,11 @@ class AudioFeatures:
             (self.ceplifter >= 0, "ceplifter must be >= 0"),
             (self.vad_rel_db <= 0 and self.vad_abs_db <= 0, "vad_rel_db and vad_abs_db must be <= 0 dB"),
             (self.vad_min_speech_s >= 0 and self.vad_pad_s >= 0, "vad_min_speech_s and vad_pad_s must be >= 0"),
+            # upper bounds: a manifest cannot make the front end allocate without limit
+            (self.window_s <= 60 and self.winlen <= 1 and self.winstep <= 1, "window_s <= 60, winlen/winstep <= 1 s"),
+            (self.nfft <= 65536 and self.n_mels <= 512, "nfft must be <= 65536 and n_mels <= 512"),
+            (self.ceplifter <= 10000, "ceplifter must be <= 10000"),
+            (self.vad_min_speech_s <= 60 and self.vad_pad_s <= 60, "vad_min_speech_s and vad_pad_s must be <= 60 s"),
         ]
         for ok, message in checks:
             if not ok:
@@ -120,6 +132,8 @@ class AudioFeatures:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> AudioFeatures:
+        if not isinstance(d, dict):
+            raise EdgeemoError(f"voice preprocessing must be a table/object, got {type(d).__name__}")
         if d.get("kind", "voice") != "voice":
             raise EdgeemoError(f"not a voice preprocessing (kind {d.get('kind')!r})")
         fields = {k: v for k, v in d.items() if k != "kind"}
@@ -141,12 +155,24 @@ def frame_count(n_samples: int, feats: AudioFeatures = DEFAULT_VOICE) -> int:
 # ----------------------------------------------------------------------------- loading
 
 
+def resample_ratio(src_rate: int, dst_rate: int = SAMPLE_RATE) -> Fraction:
+    """dst/src as up/down for ``resample_poly``: exact when the reduced denominator is at most
+    ``MAX_RESAMPLE_DENOMINATOR`` (every standard rate), else the nearest such fraction (a rate
+    error below 1e-6; an exact 16000/999983 would need a filter of 20 million taps)."""
+    if int(src_rate) < 1 or int(dst_rate) < 1:
+        raise EdgeemoError(f"sample rates must be positive, got {src_rate} -> {dst_rate}")
+    ratio = Fraction(int(dst_rate), int(src_rate))
+    if ratio.denominator > MAX_RESAMPLE_DENOMINATOR:
+        ratio = ratio.limit_denominator(MAX_RESAMPLE_DENOMINATOR)
+    return ratio if ratio > 0 else Fraction(1, MAX_RESAMPLE_DENOMINATOR)
+
+
 def resample(samples: np.ndarray, src_rate: int, dst_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Polyphase resampling by the exact rational ratio dst/src (scipy resample_poly)."""
+    """Polyphase resampling by the rational ratio dst/src (scipy resample_poly; see ``resample_ratio``)."""
     if src_rate == dst_rate:
         return samples
-    g = math.gcd(int(src_rate), int(dst_rate))
-    return resample_poly(samples, dst_rate // g, src_rate // g, axis=0)
+    ratio = resample_ratio(src_rate, dst_rate)
+    return resample_poly(samples, ratio.numerator, ratio.denominator, axis=0)
 
 
 def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> tuple[np.ndarray, int]:
@@ -155,7 +181,9 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> tuple[np.nda
     Reads whatever libsndfile recognises by content (WAV, FLAC, AIFF, ... whatever the
     extension says), 8-32 bit int or float; channels are averaged, the rate is converted
     with ``resample`` and the result is clipped to [-1, 1] (resampling a full-scale,
-    clipped signal overshoots slightly). Raises an EdgeemoError naming the file otherwise.
+    clipped signal overshoots slightly). Raises an EdgeemoError naming the file otherwise,
+    also for a rate outside 4-768 kHz, more than ``MAX_AUDIO_CHANNELS`` channels, or more than
+    ``MAX_AUDIO_SECONDS`` (or ``MAX_AUDIO_FRAMES``) of audio: checked from the header, before reading.
     """
     path = Path(path)
     if not path.exists():
@@ -165,21 +193,41 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> tuple[np.nda
     if path.stat().st_size == 0:
         raise EdgeemoError("empty file (0 bytes), not audio", path)
     try:
-        data, rate = sf.read(str(path), dtype="float64", always_2d=True)
-    except (sf.SoundFileError, RuntimeError, ValueError, TypeError) as exc:
+        with sf.SoundFile(str(path)) as f:
+            rate, channels, frames = int(f.samplerate), int(f.channels), int(f.frames)
+            _check_audio_header(path, rate, channels, frames)
+            # channels averaged block by block: memory is one mono float64 copy of the file
+            blocks = [b.mean(axis=1) if b.shape[1] > 1 else b[:, 0]
+                      for b in f.blocks(blocksize=1 << 18, dtype="float64", always_2d=True)]
+    except EdgeemoError:
+        raise
+    except (sf.SoundFileError, RuntimeError, ValueError, TypeError, OverflowError) as exc:
         reason = str(exc).split(":")[-1].strip() or type(exc).__name__
         raise EdgeemoError(
             f"not a readable audio file (unsupported format, or truncated/corrupt header): {reason}", path
         ) from None
     except OSError as exc:
         raise EdgeemoError(f"cannot read file ({exc.strerror or exc})", path) from None
-    if data.shape[0] == 0 or data.shape[1] == 0:
+    mono = np.concatenate(blocks) if blocks else np.zeros(0)
+    if mono.size == 0:
         raise EdgeemoError("no audio samples in the file (0 frames)", path)
-    if not np.all(np.isfinite(data)):
+    if not np.all(np.isfinite(mono)):
         raise EdgeemoError("audio contains NaN or infinite samples", path)
-    mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
-    mono = resample(mono, int(rate), sample_rate)
+    mono = resample(mono, rate, sample_rate)
     return np.clip(mono, -1.0, 1.0).astype(np.float32), sample_rate
+
+
+def _check_audio_header(path: Path, rate: int, channels: int, frames: int) -> None:
+    if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        raise EdgeemoError(f"sample rate {rate} Hz is outside {MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz", path)
+    if not 1 <= channels <= MAX_AUDIO_CHANNELS:
+        raise EdgeemoError(f"{channels} channels (expected 1 to {MAX_AUDIO_CHANNELS})", path)
+    if frames > MAX_AUDIO_FRAMES or frames / rate > MAX_AUDIO_SECONDS:
+        raise EdgeemoError(
+            f"audio too long: {frames:,} frames ({frames / rate:,.0f} s at {rate} Hz); edgeemo reads at most "
+            f"{MAX_AUDIO_SECONDS:.0f} s and {MAX_AUDIO_FRAMES:,} frames",
+            path,
+        )
 
 
 def pcm16_to_float(pcm: np.ndarray) -> np.ndarray:
@@ -200,7 +248,12 @@ def _mono(samples: np.ndarray) -> np.ndarray:
     x = np.asarray(samples)
     if x.ndim != 1:
         raise EdgeemoError(f"expected 1-D mono samples, got shape {x.shape}")
-    return x.astype(np.float32, copy=False)
+    if x.dtype.kind not in "iuf":
+        raise EdgeemoError(f"expected numeric samples, got dtype {x.dtype}")
+    x = x.astype(np.float32, copy=False)
+    if not np.all(np.isfinite(x)):
+        raise EdgeemoError("samples contain NaN or infinite values")
+    return x
 
 
 def frame_db(samples: np.ndarray, feats: AudioFeatures = DEFAULT_VOICE) -> np.ndarray:
@@ -409,6 +462,8 @@ class PcmStream:
     def __init__(self, feats: AudioFeatures = DEFAULT_VOICE, buffer_s: float | None = None) -> None:
         self.feats = feats
         seconds = feats.window_s if buffer_s is None else float(buffer_s)
+        if not math.isfinite(seconds) or seconds > MAX_AUDIO_SECONDS:
+            raise EdgeemoError(f"buffer_s must be finite and at most {MAX_AUDIO_SECONDS:.0f} s, got {seconds}")
         if seconds < feats.window_s:
             raise EdgeemoError(f"buffer_s ({seconds}) must be at least window_s ({feats.window_s})")
         self._buf = np.zeros(int(round(seconds * feats.sample_rate)), np.int16)

@@ -7,6 +7,7 @@ model sees at serve time is what it saw in training.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -14,6 +15,8 @@ import cv2
 import numpy as np
 
 from edgeemo.errors import EdgeemoError
+
+MAX_FACE_SIZE = 1024  # model input side, in pixels: anything larger is not a face model's input
 
 
 @dataclass(frozen=True)
@@ -34,20 +37,27 @@ class FacePreprocessing:
     def __post_init__(self) -> None:
         # preprocess_face implements only these; anything else (e.g. from a newer manifest)
         # must be refused, not silently served with the gray/area pipeline.
-        if self.color != "gray":
+        if not isinstance(self.color, str) or self.color != "gray":
             raise EdgeemoError(f"unsupported face preprocessing color {self.color!r} (only 'gray')")
-        if self.interpolation not in ("area", "linear"):
+        if not isinstance(self.interpolation, str) or self.interpolation not in ("area", "linear"):
             raise EdgeemoError(
                 f"unsupported face preprocessing interpolation {self.interpolation!r} (expected 'area' or 'linear')"
             )
-        if not isinstance(self.size, int) or self.size < 1:
-            raise EdgeemoError(f"face preprocessing size must be a positive int, got {self.size!r}")
+        if isinstance(self.size, bool) or not isinstance(self.size, int) or not 1 <= self.size <= MAX_FACE_SIZE:
+            raise EdgeemoError(f"face preprocessing size must be an int from 1 to {MAX_FACE_SIZE}, got {self.size!r}")
+        for name in ("scale", "offset"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                raise EdgeemoError(f"face preprocessing {name} must be a finite number, got {value!r}")
+            object.__setattr__(self, name, float(value))
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": "face", **asdict(self)}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FacePreprocessing:
+        if not isinstance(d, dict):
+            raise EdgeemoError(f"face preprocessing must be a table/object, got {type(d).__name__}")
         if d.get("kind", "face") != "face":
             raise EdgeemoError(f"not a face preprocessing (kind {d.get('kind')!r})")
         fields = {k: v for k, v in d.items() if k != "kind"}

@@ -18,6 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edgeemo import MAX_IMAGE_PIXELS
 from edgeemo.errors import EdgeemoError
 from edgeemo.face import to_gray_uint8
 from edgeemo.labels import EMOTIONS, UnknownLabelError, index_of, to_canonical
@@ -66,19 +67,154 @@ class FaceDataset:
         return text
 
 
+MAX_IMAGE_BYTES = 100 * 1024 * 1024  # a face photo is far smaller; refuse before reading it into memory
+
+
+def _be(data: bytes, offset: int, size: int) -> int:
+    return int.from_bytes(data[offset : offset + size], "big")
+
+
+def _le(data: bytes, offset: int, size: int) -> int:
+    return int.from_bytes(data[offset : offset + size], "little")
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from the first SOFn marker of a JPEG stream."""
+    i, n = 2, len(data)
+    while i + 4 <= n:
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker in (0x01, *range(0xD0, 0xD9)):  # standalone markers: no length
+            i += 2
+            continue
+        length = _be(data, i + 2, 2)
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            return (_be(data, i + 7, 2), _be(data, i + 5, 2)) if i + 9 <= n else None
+        if marker == 0xDA or length < 2:
+            return None
+        i += 2 + length
+    return None
+
+
+def _pnm_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) of a PBM/PGM/PPM/PFM (P1-P6, Pf/PF) or PAM (P7) header."""
+    head = data[:4096]
+    if head[:2] == b"P7":
+        w = re.search(rb"\bWIDTH\s+(\d+)", head)
+        h = re.search(rb"\bHEIGHT\s+(\d+)", head)
+        return (int(w.group(1)), int(h.group(1))) if w and h else None
+    text = re.sub(rb"#[^\n]*", b" ", head[2:])
+    tokens = text.split()
+    if len(tokens) >= 2 and tokens[0].isdigit() and tokens[1].isdigit():
+        return int(tokens[0]), int(tokens[1])
+    return None
+
+
+def _tiff_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from the first IFD of a classic TIFF."""
+    order = "little" if data[:2] == b"II" else "big"
+
+    def num(offset: int, size: int) -> int:
+        return int.from_bytes(data[offset : offset + size], order)
+
+    ifd = num(4, 4)
+    if ifd + 2 > len(data):
+        return None
+    found: dict[int, int] = {}
+    for k in range(min(num(ifd, 2), 4096)):
+        entry = ifd + 2 + 12 * k
+        if entry + 12 > len(data):
+            break
+        tag, kind = num(entry, 2), num(entry + 2, 2)
+        if tag in (256, 257):
+            found[tag] = num(entry + 8, 2) if kind == 3 else num(entry + 8, 4)
+    return (found[256], found[257]) if 256 in found and 257 in found else None
+
+
+def image_header_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) an image file's header claims, read without decoding; None if the format is not known.
+
+    Covers PNG, JPEG, BMP, GIF, WebP, TIFF, PNM/PAM/PFM, Sun raster and Radiance HDR, so a
+    small file claiming a huge image is refused before a decoder allocates for it.
+    """
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return (_be(data, 16, 4), _be(data, 20, 4)) if len(data) >= 24 else None
+    if data[:2] == b"\xff\xd8":
+        return _jpeg_size(data)
+    if data[:2] == b"BM" and len(data) >= 26:
+        if _le(data, 14, 4) == 12:
+            return _le(data, 18, 2), _le(data, 20, 2)
+        return abs(int.from_bytes(data[18:22], "little", signed=True)), abs(
+            int.from_bytes(data[22:26], "little", signed=True)
+        )
+    if data[:6] in (b"GIF87a", b"GIF89a") and len(data) >= 10:
+        return _le(data, 6, 2), _le(data, 8, 2)
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP" and len(data) >= 30:
+        chunk = data[12:16]
+        if chunk == b"VP8 ":
+            return _le(data, 26, 2) & 0x3FFF, _le(data, 28, 2) & 0x3FFF
+        if chunk == b"VP8L":
+            bits = _le(data, 21, 4)
+            return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+        if chunk == b"VP8X":
+            return _le(data, 24, 3) + 1, _le(data, 27, 3) + 1
+        return None
+    if data[:4] in (b"II*\x00", b"MM\x00*") and len(data) >= 8:
+        return _tiff_size(data)
+    if data[:1] == b"P" and data[1:2] in b"1234567fF" and len(data) > 2:
+        return _pnm_size(data)
+    if data[:4] == b"\x59\xa6\x6a\x95" and len(data) >= 12:
+        return _be(data, 4, 4), _be(data, 8, 4)
+    if data[:2] == b"#?":
+        m = re.search(rb"\n[-+]Y (\d+) [-+]X (\d+)", data[:8192])
+        return (int(m.group(2)), int(m.group(1))) if m else None
+    return None
+
+
+def decode_image(data: bytes | np.ndarray, path: str | Path) -> np.ndarray:
+    """Decode encoded image bytes as stored (gray, BGR or BGRA), or raise an EdgeemoError naming ``path``.
+
+    The size the header claims is checked first (at most ``MAX_IMAGE_PIXELS`` pixels), so a
+    decompression bomb is refused without allocating for it.
+    """
+    buf = np.frombuffer(data, np.uint8) if isinstance(data, bytes | bytearray) else np.asarray(data, np.uint8)
+    if buf.size == 0:
+        raise EdgeemoError("empty file, not an image", path)
+    size = image_header_size(buf[:65536].tobytes())
+    if size is not None:
+        width, height = size
+        if width == 0 or height == 0:
+            raise EdgeemoError(f"image header claims a {width}x{height} (empty) image", path)
+        if width * height > MAX_IMAGE_PIXELS:
+            raise EdgeemoError(
+                f"image header claims {width}x{height} pixels, more than the {MAX_IMAGE_PIXELS:,} edgeemo decodes",
+                path,
+            )
+    try:
+        img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    except cv2.error as exc:  # OpenCV's own size limits and decoder asserts
+        reason = str(exc).strip().splitlines()[-1].strip()[:200]
+        raise EdgeemoError(f"not a decodable image ({reason})", path) from None
+    if img is None or img.size == 0:
+        raise EdgeemoError("not a decodable image (corrupt or unsupported format)", path)
+    return img
+
+
 def read_image_color(path: str | Path) -> np.ndarray:
     """Decode an image file as stored (gray, BGR or BGRA), or raise an EdgeemoError naming it."""
     path = Path(path)
     try:
+        if path.stat().st_size > MAX_IMAGE_BYTES:
+            raise EdgeemoError(f"file is {path.stat().st_size:,} bytes, too large for an image (limit "
+                               f"{MAX_IMAGE_BYTES:,})", path)
         data = np.fromfile(path, dtype=np.uint8)
     except OSError as exc:
-        raise EdgeemoError(f"cannot read file ({exc.strerror})", path) from None
-    if data.size == 0:
-        raise EdgeemoError("empty file, not an image", path)
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-    if img is None:
-        raise EdgeemoError("not a decodable image (corrupt or unsupported format)", path)
-    return img
+        raise EdgeemoError(f"cannot read file ({exc.strerror or exc})", path) from None
+    return decode_image(data, path)
 
 
 def read_image(path: str | Path) -> np.ndarray:

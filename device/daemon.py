@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
+import stat
 import sys
 from typing import Any, TextIO
 
-from edgeemo.device.config import DeviceConfig
+from edgeemo.device.config import DeviceConfig, http_token, mqtt_password
 from edgeemo.device.microphone import AudioSource, open_microphone
 from edgeemo.device.pipeline import Counters, FacePath, Pipeline, Sink, VoicePath
 from edgeemo.device.sinks import HttpSink, JsonLinesSink, MqttSink, RotatingFileSink
@@ -56,7 +58,7 @@ def setup_logging(level: str) -> None:
 
 
 def build_sinks(cfg: DeviceConfig) -> list[Sink]:
-    """The configured sinks; opened now so a bad path or port fails at start-up."""
+    """The configured sinks; opened now so a bad path, port, broker or credential fails at start-up."""
     sinks: list[Sink] = []
     try:
         if cfg.output.stdout == "json":
@@ -66,18 +68,42 @@ def build_sinks(cfg: DeviceConfig) -> list[Sink]:
         if cfg.output.file:
             sinks.append(RotatingFileSink(cfg.output.file, cfg.output.file_max_bytes, cfg.output.file_backups))
         if cfg.http.enabled:
-            http = HttpSink(cfg.http.host, cfg.http.port)
-            log.info("serving %s/latest, /events and /health", http.url)
+            h = cfg.http
+            _warn_if_readable(h.token_file, "[http] token_file")
+            http = HttpSink(h.host, h.port, token=http_token(cfg) or None, sse_queue=h.sse_queue,
+                            max_clients=h.max_clients, client_timeout_s=h.client_timeout_s,
+                            allow_remote=h.allow_remote)
+            log.info("serving %s/latest, /events and /health%s", http.url,
+                     " (bearer token required)" if http.health()["auth"] else "")
             sinks.append(http)
         if cfg.mqtt.enabled:
             m = cfg.mqtt
-            sinks.append(MqttSink(m.host, m.port, m.topic_prefix or None, username=m.username or None,
-                                  password=m.password or None))
+            _warn_if_readable(m.password_file, "[mqtt] password_file")
+            p = cfg.pipeline
+            sinks.append(MqttSink(m.host, m.port, m.topic_prefix or None, client_id=m.client_id or None,
+                                  username=m.username or None, password=mqtt_password(cfg) or None, tls=m.tls,
+                                  ca_file=m.ca_file or None, cert_file=m.cert_file or None,
+                                  key_file=m.key_file or None, tls_insecure=m.tls_insecure, qos=m.qos,
+                                  queue_size=m.queue_size, keepalive_s=m.keepalive_s,
+                                  retry_initial_s=p.retry_initial_s, retry_max_s=p.retry_max_s,
+                                  connect_timeout_s=m.connect_timeout_s))
     except BaseException:
         for sink in sinks:
             sink.close()
         raise
     return sinks
+
+
+def _warn_if_readable(path: str, key: str) -> None:
+    """A secret file others can read is a leak waiting to happen: say so (it still works)."""
+    if not path:
+        return
+    try:
+        mode = os.stat(os.path.expanduser(path)).st_mode
+    except OSError:
+        return  # config.check already reported a file that cannot be read
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        log.warning("%s %s can be read by other users: chmod 600 it", key, path)
 
 
 def build_pipeline(cfg: DeviceConfig, camera: FrameSource | None = None, microphone: AudioSource | None = None,

@@ -1,7 +1,9 @@
 """Microphone sources: pyaudio (PortAudio) capture at 16 kHz mono, and WAV/FLAC replay.
 
 Like the camera sources: ``open()``, ``read()`` -> an int16 chunk (None at the end of a
-replay), ``close()``; failures raise an EdgeemoError naming the device. pyaudio is
+replay), ``close()``; failures raise an EdgeemoError naming the device, and an input
+overflow (PortAudio dropped audio because it was read too late) raises ``SourceOverflow``:
+the pipeline counts it and restarts the voice window instead of reopening the device. pyaudio is
 imported only when a live microphone is opened, so replay and tests need no PortAudio.
 """
 
@@ -14,11 +16,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+from edgeemo.device.sources import SourceOverflow
 
 from edgeemo.audio import SAMPLE_RATE, float_to_pcm16, load_audio
 from edgeemo.errors import EdgeemoError, MissingDependencyError
 
 log = logging.getLogger("edgeemo.device")
+
+PA_INPUT_OVERFLOWED = -9981  # PortAudio's paInputOverflowed, the errno of pyaudio's IOError
 
 
 class AudioSource(Protocol):
@@ -126,8 +131,12 @@ class PyAudioMicrophone:
         if self._stream is None:
             raise EdgeemoError(f"{self.name} is not open")
         try:
-            data = self._stream.read(self.chunk, exception_on_overflow=False)
-        except (OSError, ValueError) as exc:
+            data = self._stream.read(self.chunk, exception_on_overflow=True)
+        except OSError as exc:
+            if exc.errno == PA_INPUT_OVERFLOWED:  # we read too late and PortAudio dropped audio: count, go on
+                raise SourceOverflow(f"{self.name}: input overflowed (audio was lost)") from None
+            raise EdgeemoError(f"{self.name} stopped delivering audio ({exc})") from None
+        except ValueError as exc:
             raise EdgeemoError(f"{self.name} stopped delivering audio ({exc})") from None
         return np.frombuffer(data, dtype="<i2").copy()
 

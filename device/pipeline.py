@@ -9,12 +9,19 @@ voice worker run the models; ``Fusion`` combines them; results go to the sinks.
                                                     hop_s, VAD ("no speech"), model ---------------+
 
 A source that fails at run time is closed and reopened with exponential backoff while the
-other modality keeps working; at start-up a source that cannot be opened is an error. Only
-results (labels, probabilities, timestamps) leave the pipeline: frames and audio never do.
+other modality keeps working; at start-up a source that cannot be opened is an error. A
+microphone overflow (audio lost, device still open) is counted and the voice ring buffer
+restarts, so no window splices audio from both sides of a gap. Each sink gets its own
+bounded queue and thread (oldest result dropped and counted when it cannot keep up), so a
+slow disk, a blocked stdout or a dead broker never stalls the models. Every component's
+state (ok / degraded / down, last error, since), the queue depths and all drop counters
+are in ``health()`` (``/health``). Only results (labels, probabilities, timestamps) leave
+the pipeline: frames and audio never do.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
 import queue
@@ -28,8 +35,9 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 from edgeemo.device.face_detector import Box, HaarFaceDetector, crop_face
+from edgeemo.device.health import DEGRADED, DOWN, ENDED, OFF, OK, Component
 from edgeemo.device.microphone import AudioSource
-from edgeemo.device.sources import FrameSource
+from edgeemo.device.sources import FrameSource, SourceOverflow
 
 from edgeemo.audio import SAMPLE_RATE, PcmStream
 from edgeemo.errors import EdgeemoError
@@ -67,17 +75,29 @@ class PipelineSettings:
     heartbeat_s: float = 1.0  # publish at least this often even without new readings (shows staleness)
     retry_initial_s: float = 0.5  # first wait before reopening a failed source
     retry_max_s: float = 30.0  # longest wait between reopening attempts
+    stall_s: float = 5.0  # a source with nothing new for this long is reported degraded ("stalled")
+    sink_queue: int = 100  # results waiting for each sink; the oldest is dropped (and counted) when full
 
     def __post_init__(self) -> None:
-        if self.frame_queue < 1 or self.detect_every < 1:
-            raise EdgeemoError("pipeline frame_queue and detect_every must be >= 1")
-        if self.detect_scale_factor <= 1.0:
+        for name in ("frame_queue", "detect_every", "min_face", "sink_queue"):
+            if getattr(self, name) < 1:
+                raise EdgeemoError(f"pipeline {name} must be >= 1, got {getattr(self, name)}")
+        if not self.detect_scale_factor > 1.0:
             raise EdgeemoError(f"pipeline detect_scale_factor must be > 1, got {self.detect_scale_factor}")
-        for name in ("audio_queue_s", "hop_s", "retry_initial_s", "retry_max_s", "heartbeat_s"):
-            if getattr(self, name) <= 0:
+        for name in ("audio_queue_s", "hop_s", "retry_initial_s", "retry_max_s", "heartbeat_s", "stall_s"):
+            if not getattr(self, name) > 0:
                 raise EdgeemoError(f"pipeline {name} must be > 0, got {getattr(self, name)}")
-        if self.publish_interval_s < 0 or self.detect_width < 0 or self.face_margin < 0 or self.min_face < 1:
-            raise EdgeemoError("pipeline publish_interval_s, detect_width and face_margin must be >= 0, min_face >= 1")
+        for name in ("publish_interval_s", "detect_width", "face_margin"):
+            if not getattr(self, name) >= 0:
+                raise EdgeemoError(f"pipeline {name} must be >= 0, got {getattr(self, name)}")
+        if self.retry_max_s < self.retry_initial_s:
+            raise EdgeemoError(f"pipeline retry_max_s ({self.retry_max_s}) must be >= retry_initial_s "
+                               f"({self.retry_initial_s})")
+        for name in ("frame_queue", "sink_queue"):  # each slot may hold a frame: keep memory bounded for real
+            if getattr(self, name) > 10_000:
+                raise EdgeemoError(f"pipeline {name} must be <= 10000, got {getattr(self, name)}")
+        if self.audio_queue_s > 3600:
+            raise EdgeemoError(f"pipeline audio_queue_s must be <= 3600, got {self.audio_queue_s}")
 
 
 def put_drop_oldest(q: queue.Queue, item: Any) -> int:
@@ -112,6 +132,11 @@ class FacePath:
         self.margin, self.detect_width, self.detect_every = margin, detect_width, max(1, detect_every)
         self._frame = 0
         self._boxes: list[Box] = []
+
+    def reset(self) -> None:
+        """After a gap in the frames (camera reopened): detect again on the next frame."""
+        self._frame = 0
+        self._boxes = []
 
     def detect(self, frame: np.ndarray) -> list[Box]:
         """Face boxes in full-frame pixels, largest first."""
@@ -153,6 +178,11 @@ class VoicePath:
         self.hop = max(1, round(hop_s * SAMPLE_RATE))
         self._since = 0
 
+    def reset(self) -> None:
+        """After a gap in the audio (overflow, microphone reopened): the next window holds only new audio."""
+        self.stream.reset()
+        self._since = 0
+
     def push(self, chunk: np.ndarray) -> list[np.ndarray | None]:
         """Add audio; returns one entry per window that became due (usually zero or one)."""
         due = []
@@ -186,12 +216,105 @@ class Counters:
     no_face: int = 0
     audio_chunks_in: int = 0
     audio_chunks_dropped: int = 0
+    audio_overflows: int = 0  # reads where the microphone itself lost audio (its buffer overran)
     windows: int = 0
     no_speech: int = 0
     results: int = 0
+    results_dropped: int = 0  # summed over the sinks' queues
     errors: dict[str, int] = field(default_factory=lambda: {"camera": 0, "microphone": 0, "face": 0, "voice": 0,
                                                             "sink": 0})
     reconnects: dict[str, int] = field(default_factory=lambda: {"camera": 0, "microphone": 0})
+
+
+def sink_name(sink: Any) -> str:
+    """A sink's name in /health: its ``name`` attribute or its class name."""
+    return str(getattr(sink, "name", None) or type(sink).__name__)
+
+
+class SinkWorker:
+    """One sink behind a bounded queue and its own thread: ``put`` never blocks (the oldest
+    result is dropped and counted when the sink falls behind); a sink that raises is marked
+    degraded with the error and keeps getting results."""
+
+    def __init__(self, sink: Sink, name: str, capacity: int, clock: Callable[[], float] = time.time) -> None:
+        self.sink, self.name, self.capacity = sink, name, capacity
+        self.component = Component(f"sink {name}", clock=clock)
+        self.published = self.dropped = self.failures = 0
+        self._items: collections.deque = collections.deque()
+        self._cond = threading.Condition()
+        self._closing = False
+        self._thread = threading.Thread(target=self._run, name=f"sink-{name}", daemon=True)
+        self._thread.start()
+
+    def put(self, result: dict[str, Any]) -> int:
+        """Queue a result; returns how many old ones were dropped to make room (0 or 1)."""
+        with self._cond:
+            dropped = 0
+            if len(self._items) >= self.capacity:
+                self._items.popleft()
+                dropped = 1
+                self.dropped += 1
+            self._items.append(result)
+            self._cond.notify()
+        if dropped:
+            self.component.degraded(f"queue full ({self.capacity}): the sink is slower than the results",
+                                    count=False)
+        return dropped
+
+    @property
+    def depth(self) -> int:
+        return len(self._items)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._items or self._closing)
+                if not self._items:
+                    return  # closing and drained
+                result = self._items.popleft()
+            try:
+                self.sink.publish(result)
+            except Exception as exc:  # one broken sink (full disk, closed pipe) must not stop the others
+                self.failures += 1
+                self.component.degraded(f"{type(exc).__name__}: {exc}")
+                continue
+            self.published += 1
+            if self.component.state == DEGRADED and not self._items:
+                self.component.ok()
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Deliver what is queued (up to ``timeout``), then close the sink."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify()
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            log.warning("%s: still busy after %.0f s at shutdown; %d results not delivered", self.name, timeout,
+                        self.depth)
+        self.sink.close()
+
+    def report(self) -> dict[str, Any]:
+        """State, the queue, and whatever the sink adds about itself (``sink.health()``)."""
+        out = self.component.report()
+        out.update({"published": self.published, "queue": {"depth": self.depth, "capacity": self.capacity,
+                                                            "dropped": self.dropped}})
+        own = getattr(self.sink, "health", None)
+        if own is not None:
+            extra = dict(own())
+            state = extra.pop("state", OK)
+            if _rank(state) > _rank(out["state"]):  # the sink's own view wins when it is worse
+                out["state"] = state
+                for key in ("since", "last_error", "last_error_ts"):
+                    if key in extra:
+                        out[key] = extra[key]
+            for key in ("since", "last_error", "last_error_ts", "errors"):
+                extra.pop(key, None)
+            out.update(extra)
+        return out
+
+
+def _rank(state: str) -> int:
+    return {DOWN: 2, DEGRADED: 1}.get(state, 0)
 
 
 class Pipeline:
@@ -219,8 +342,12 @@ class Pipeline:
         self.fusion = Fusion(fusion)
         self.clock = clock
         self.counters = Counters()
-        self.state = {"camera": "off" if camera is None else "starting",
-                      "microphone": "off" if microphone is None else "starting"}
+        self.components = {
+            "camera": Component("camera", OFF if camera is None else "starting", clock),
+            "microphone": Component("microphone", OFF if microphone is None else "starting", clock),
+            "face": Component("face model", OFF if face is None else OK, clock),
+            "voice": Component("voice model", OFF if voice is None else OK, clock),
+        }
         self.latest: dict[str, Any] | None = None
         self.started = clock()
         self._stop = threading.Event()
@@ -230,11 +357,21 @@ class Pipeline:
         self.frames: queue.Queue = queue.Queue(maxsize=s.frame_queue)
         chunk_s = getattr(microphone, "chunk", 1600) / SAMPLE_RATE
         self.audio: queue.Queue = queue.Queue(maxsize=max(2, round(s.audio_queue_s / max(chunk_s, 1e-3))))
+        # a capture thread bumps its generation after a gap (reopen, overflow): the worker then starts afresh
+        self._generation = {"camera": 0, "microphone": 0}
+        self._last_item = {"camera": 0.0, "microphone": 0.0}  # monotonic time of the last frame / chunk
+        self._quiet_until = {"camera": 0.0, "microphone": 0.0}  # degraded until then after an overflow
         self._threads: list[threading.Thread] = []
+        self._sink_workers: list[SinkWorker] = []
         for sink in self.sinks:
             bind = getattr(sink, "bind", None)
             if bind is not None:
                 bind(self.health)
+
+    @property
+    def state(self) -> dict[str, str]:
+        """The camera's and the microphone's state (ok, degraded, down, off, ended, starting)."""
+        return {k: self.components[k].state for k in ("camera", "microphone")}
 
     # ------------------------------------------------------------------ control
 
@@ -254,7 +391,8 @@ class Pipeline:
                 if source is not None:
                     source.open()
                     opened.append(source)
-                    self.state[kind] = "ok"
+                    self.components[kind].ok()
+                    self._last_item[kind] = time.monotonic()
         except BaseException:
             for source in opened:
                 source.close()
@@ -277,21 +415,31 @@ class Pipeline:
                     break  # every source ended and its queue was drained
                 self._stop.wait(0.05)
                 self._heartbeat()
+                self._watch()
         finally:
             self._stop.set()
             for t in self._threads:
                 t.join(timeout=5.0)
             for source in (self.camera, self.microphone):
                 if source is not None:
-                    source.close()
-            for sink in self.sinks:
-                try:
-                    sink.close()
-                except Exception as exc:  # a sink failing at shutdown must not hide the others
-                    log.warning("closing %s failed: %s", type(sink).__name__, exc)
+                    with contextlib.suppress(Exception):  # a vanished device may fail to close too
+                        source.close()
+            self._close_sinks()
+            self.counters.errors["sink"] = sum(w.failures for w in self._sink_workers)
             for sig, handler in restore.items():
                 signal.signal(sig, handler)
         return self.counters
+
+    def _close_sinks(self) -> None:
+        workers = {id(w.sink): w for w in self._sink_workers}
+        for sink in self.sinks:
+            try:
+                if id(sink) in workers:
+                    workers[id(sink)].close()  # delivers what is queued, then closes
+                else:
+                    sink.close()
+            except Exception as exc:  # a sink failing at shutdown must not hide the others
+                log.warning("closing %s failed: %s", sink_name(sink), exc)
 
     def _install_signals(self) -> dict[int, Any]:
         if threading.current_thread() is not threading.main_thread():
@@ -306,6 +454,15 @@ class Pipeline:
         self.stop()
 
     def _start_threads(self) -> None:
+        names: set[str] = set()
+        for sink in self.sinks:
+            name = base = sink_name(sink)
+            n = 1
+            while name in names:
+                n += 1
+                name = f"{base}-{n}"
+            names.add(name)
+            self._sink_workers.append(SinkWorker(sink, name, self.settings.sink_queue, self.clock))
         specs = []
         if self.camera is not None:
             specs += [("camera", self._capture, ("camera", self.camera, self.frames)),
@@ -323,6 +480,7 @@ class Pipeline:
     def _capture(self, kind: str, source: Any, q: queue.Queue) -> None:
         """Read a source into its queue; reopen it with backoff when it fails; _END when it ends."""
         s = self.settings
+        component = self.components[kind]
         delay = s.retry_initial_s
         is_open = True
         while not self._stop.is_set():
@@ -331,14 +489,21 @@ class Pipeline:
                     source.open()
                     is_open = True
                     self.counters.reconnects[kind] += 1
-                    self.state[kind] = "ok"
+                    self._generation[kind] += 1  # what comes next does not continue what came before
+                    self._last_item[kind] = time.monotonic()
                     delay = s.retry_initial_s
                     log.info("%s is back", source.name)
                 item = source.read()
-            except Exception as exc:  # EdgeemoError from the adapters; anything else is logged the same way
+            except SourceOverflow as exc:  # data lost, device still open: count it, no reopen
+                if kind == "microphone":
+                    self.counters.audio_overflows += 1
+                self._generation[kind] += 1
+                self._quiet_until[kind] = time.monotonic() + s.stall_s
+                component.degraded(str(exc))
+                continue
+            except Exception as exc:  # EdgeemoError from the adapters; anything else is handled the same way
                 self.counters.errors[kind] += 1
-                self.state[kind] = "retrying"
-                log.warning("%s: %s; retrying in %.1f s", source.name, exc, delay)
+                component.down(f"{exc}; reopening in {delay:.1f} s")
                 if is_open:
                     with contextlib.suppress(Exception):  # closing a device that vanished may fail too
                         source.close()
@@ -347,20 +512,33 @@ class Pipeline:
                 delay = min(delay * 2, s.retry_max_s)
                 continue
             if item is None:
-                self.state[kind] = "ended"
+                component.set(ENDED)
                 break
             ts = self.clock()
+            self._last_item[kind] = time.monotonic()
+            if component.state != OK and time.monotonic() >= self._quiet_until[kind]:
+                component.ok()
+            entry = (ts, self._generation[kind], item)
             if kind == "camera":
                 self.counters.frames_in += 1
-                self.counters.frames_dropped += put_drop_oldest(q, (ts, item))
+                self.counters.frames_dropped += put_drop_oldest(q, entry)
             else:
                 self.counters.audio_chunks_in += 1
-                self.counters.audio_chunks_dropped += put_drop_oldest(q, (ts, item))
+                self.counters.audio_chunks_dropped += put_drop_oldest(q, entry)
         dropped = put_drop_oldest(q, _END)  # the end marker may push out the oldest item too
         if kind == "camera":
             self.counters.frames_dropped += dropped
         else:
             self.counters.audio_chunks_dropped += dropped
+
+    def _watch(self) -> None:
+        """Mark a source that is open but has delivered nothing for ``stall_s`` as degraded (stalled)."""
+        now = time.monotonic()
+        for kind in ("camera", "microphone"):
+            component = self.components[kind]
+            if component.state == OK and now - self._last_item[kind] > self.settings.stall_s:
+                component.degraded(f"stalled: nothing from {getattr(getattr(self, kind), 'name', kind)} for "
+                                   f"{now - self._last_item[kind]:.1f} s")
 
     def _next(self, q: queue.Queue) -> Any:
         while not self._stop.is_set():
@@ -372,13 +550,17 @@ class Pipeline:
 
     def _face_worker(self) -> None:
         assert self.face is not None
+        generation = 0
         while (item := self._next(self.frames)) is not _END:
-            ts, frame = item
+            ts, gen, frame = item
+            if gen != generation:
+                generation = gen
+                self.face.reset()
             try:
                 probs = self.face(frame)
             except Exception as exc:
                 self.counters.errors["face"] += 1
-                log.warning("face path failed on a frame: %s", exc)
+                self.components["face"].error(f"a frame failed: {type(exc).__name__}: {exc}")
                 continue
             self.counters.frames_processed += 1
             if probs is None:
@@ -389,13 +571,17 @@ class Pipeline:
 
     def _voice_worker(self) -> None:
         assert self.voice is not None
+        generation = 0
         while (item := self._next(self.audio)) is not _END:
-            ts, chunk = item
+            ts, gen, chunk = item
+            if gen != generation:
+                generation = gen
+                self.voice.reset()
             try:
                 windows = self.voice.push(chunk)
             except Exception as exc:
                 self.counters.errors["voice"] += 1
-                log.warning("voice path failed on a window: %s", exc)
+                self.components["voice"].error(f"a window failed: {type(exc).__name__}: {exc}")
                 continue
             for probs in windows:
                 self.counters.windows += 1
@@ -423,21 +609,49 @@ class Pipeline:
         self._last_publish = now
         self.latest = result
         self.counters.results += 1
-        for sink in self.sinks:
-            try:
-                sink.publish(result)
-            except Exception as exc:  # one broken sink (full disk, MQTT down) must not stop the others
-                self.counters.errors["sink"] += 1
-                log.warning("%s failed: %s", type(sink).__name__, exc)
+        for worker in self._sink_workers:  # never blocks: each sink has its own bounded queue
+            self.counters.results_dropped += worker.put(result)
 
     def health(self) -> dict[str, Any]:
-        """Uptime, source states, counters and the last result's time (what /health serves)."""
+        """Everything /health serves: overall status, each component and sink, queues, counters."""
         c = self.counters
-        ok = all(state in ("ok", "off", "ended") for state in self.state.values())
+        components = {}
+        for kind, component in self.components.items():
+            report = component.report()
+            if kind in ("camera", "microphone") and getattr(self, kind) is not None:
+                report["source"] = getattr(getattr(self, kind), "name", kind)
+                report["reconnects"] = c.reconnects[kind]
+                last = self._last_item[kind]
+                report["last_input_age_s"] = round(time.monotonic() - last, 3) if last else None
+            components[kind] = report
+        components["microphone"]["overflows"] = c.audio_overflows
+        sinks = {w.name: w.report() for w in self._sink_workers}
+        c.errors["sink"] = sum(w.failures for w in self._sink_workers)
+        sources = [components[k]["state"] for k in ("camera", "microphone") if components[k]["state"] != OFF]
+        sink_states = [r["state"] for r in sinks.values()]
+        everything = sources + sink_states + [components[k]["state"] for k in ("face", "voice")]
+        if sources and all(st == DOWN for st in sources) or sink_states and all(st == DOWN for st in sink_states):
+            status = DOWN  # nothing to analyse, or nowhere to send it
+        elif any(st in (DEGRADED, DOWN) for st in everything):
+            status = DEGRADED
+        else:
+            status = OK
+        now = self.clock()
         return {
-            "status": "ok" if ok else "degraded",
-            "uptime_s": round(self.clock() - self.started, 3),
-            "sources": dict(self.state),
+            "status": status,
+            "time": round(now, 3),
+            "uptime_s": round(now - self.started, 3),
+            "components": components,
+            "sinks": sinks,
+            "queues": {
+                "frames": {"depth": self.frames.qsize(), "capacity": self.frames.maxsize, "dropped": c.frames_dropped},
+                "audio": {"depth": self.audio.qsize(), "capacity": self.audio.maxsize,
+                          "dropped": c.audio_chunks_dropped},
+                "sinks": {w.name: {"depth": w.depth, "capacity": w.capacity, "dropped": w.dropped}
+                          for w in self._sink_workers},
+            },
+            "sources": {k: components[k]["state"] for k in ("camera", "microphone")},
             "counters": {k: (dict(v) if isinstance(v, dict) else v) for k, v in vars(c).items()},
             "last_result_ts": None if self.latest is None else self.latest["ts"],
+            "last_result_age_s": None if self.latest is None else round(now - self.latest["ts"], 3),
         }

@@ -4,7 +4,8 @@ picamera2 (Raspberry Pi CSI) and replay sources (video file, image folder, frame
 Every source has the same three methods: ``open()``, ``read()`` -> a BGR uint8 frame, or
 None at the end of a replay, and ``close()``. ``open`` and ``read`` raise an EdgeemoError
 naming the device when it cannot be opened or stops delivering frames; the pipeline
-retries such a source with backoff while the other modality keeps working.
+retries such a source with backoff while the other modality keeps working. ``read`` raises
+``SourceOverflow`` when data was lost but the device is still open (counted, not reopened).
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ import numpy as np
 
 from edgeemo.errors import EdgeemoError, MissingDependencyError
 from edgeemo.face_datasets import IMAGE_SUFFIXES, read_image_color
+
+
+class SourceOverflow(EdgeemoError):  # noqa: N818 (an event, not a failure: the source is still open)
+    """A source lost data (its own buffer overran) but is still open: counted, not reopened."""
 
 
 class FrameSource(Protocol):

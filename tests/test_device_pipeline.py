@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import queue
 import threading
-import types
 import urllib.request
 
 import numpy as np
@@ -243,61 +242,7 @@ def test_unwritable_output_file_is_a_clear_error(tmp_path):
         RotatingFileSink(blocker / "results.jsonl")
 
 
-def test_mqtt_sink_topic_layout_with_a_stand_in_client():
-    published = []
-
-    class Client:
-        def __init__(self, *args, client_id=None):
-            self.client_id = client_id
-
-        def will_set(self, topic, payload, qos, retain):
-            self.will = (topic, payload, retain)
-
-        def connect(self, host, port, keepalive):
-            self.address = (host, port)
-
-        def loop_start(self):
-            pass
-
-        def loop_stop(self):
-            pass
-
-        def disconnect(self):
-            pass
-
-        def publish(self, topic, payload, qos=0, retain=False):
-            published.append((topic, payload, retain))
-            return types.SimpleNamespace(wait_for_publish=lambda timeout: None)
-
-    module = types.SimpleNamespace(Client=Client)
-    sink = MqttSink("broker", 1884, topic_prefix="home/pi", mqtt_module=module)
-    assert sink.client.will == ("home/pi/status", "offline", True)
-    sink.publish({"ts": 1.0, "face": None, "voice": None, "fused": {"label": "sad", "probs": {}}})
-    sink.publish({"ts": 2.0, "face": None, "voice": None, "fused": None})
-    sink.close()
-    assert [(t, p if "result" not in t else json.loads(p)["ts"], r) for t, p, r in published] == [
-        ("home/pi/status", "online", True),
-        ("home/pi/result", 1.0, False),
-        ("home/pi/fused", "sad", True),
-        ("home/pi/result", 2.0, False),
-        ("home/pi/fused", "none", True),
-        ("home/pi/status", "offline", True),
-    ]
-
-
-def test_mqtt_broker_unreachable_is_a_clear_error():
-    class Client:
-        def __init__(self, *args, **kwargs):
-            pass
-
-        def will_set(self, *args, **kwargs):
-            pass
-
-        def connect(self, host, port, keepalive):
-            raise ConnectionRefusedError(111, "Connection refused")
-
-    with pytest.raises(EdgeemoError, match="cannot connect to the MQTT broker nowhere:1883"):
-        MqttSink("nowhere", mqtt_module=types.SimpleNamespace(Client=Client))
+# MQTT against a real Mosquitto broker: tests/test_device_mqtt.py
 
 
 def test_real_paho_client_against_no_broker_is_a_clear_error():

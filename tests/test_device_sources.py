@@ -192,7 +192,7 @@ class FakeStream:
 
     def read(self, n, exception_on_overflow=True):
         if not self.chunks:
-            raise OSError(-9981, "Input overflowed / device unavailable")
+            raise OSError(-9999, "Unanticipated host error")  # what PortAudio says when the device is unplugged
         return self.chunks.pop(0)
 
     def stop_stream(self):

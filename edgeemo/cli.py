@@ -262,6 +262,55 @@ def train_voice_cmd(
     )
 
 
+@train_app.command("ensemble")
+@clean_errors
+def train_ensemble_cmd(
+    runs: Annotated[
+        list[Path], typer.Argument(help="Finished voice run folders with the same preprocessing and split.")
+    ],
+    out: Annotated[Path, typer.Option(help="New run folder for the ensemble (export it like any run).")] = Path(
+        "runs/voice-ensemble"
+    ),
+    search: Annotated[
+        bool,
+        typer.Option(help="Score every combination of 1-3 of RUNS on the validation clips and build the best one."),
+    ] = False,
+    max_params: Annotated[
+        int, typer.Option(help="--search: leave out combinations with more parameters than this in all.")
+    ] = 500_000,
+) -> None:
+    """Average the softmax outputs of voice runs into one model (one int8 file after export)."""
+    import json
+
+    from rich.table import Table
+
+    from edgeemo.train.ensemble import build_ensemble, load_members, scores
+    from edgeemo.train.run import console
+
+    chosen = list(runs)
+    if search:
+        members = load_members(chosen)
+        rows = scores(members, tuple(n for n in (1, 2, 3) if n <= len(members)), max_params)
+        if not rows:
+            raise EdgeemoError(f"no combination of the runs has at most {max_params:,} parameters")
+        table = Table(title=f"best 10 of {len(rows)} (mean of softmax; chosen by validation, test only reported; "
+                      f"all in {out / 'search.json'})")
+        for col in ("members", "parameters", "val accuracy", "test accuracy"):
+            table.add_column(col)
+        for row in rows[:10]:
+            numbers = (f"{row['params']:,}", f"{row['val_accuracy']:.4f}", f"{row['test_accuracy']:.4f}")
+            table.add_row(" + ".join(row["members"]), *numbers)
+        console.print(table)
+        best = rows[0]["members"]
+        if len(best) < 2:
+            raise EdgeemoError(f"the best validation score is a single run ({best[0]}): nothing to ensemble")
+        by_name = {r.name: r for r in chosen}
+        chosen = [by_name[name] for name in best]
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "search.json").write_text(json.dumps(rows, indent=2))
+    build_ensemble(chosen, out)
+
+
 @app.command("demo")
 @clean_errors
 def demo_cmd(

@@ -136,6 +136,10 @@ def training_info(source: ExportSource, model: Any) -> dict[str, Any]:
         info["test_n"] = metrics.get("n")
     if config.get("settings"):
         info["epochs"] = config["settings"].get("epochs")
+    if config.get("augmentation"):
+        info["augmentation"] = config["augmentation"]
+    if config.get("ensemble"):  # edgeemo train ensemble: members, their options and validation accuracy
+        info["ensemble"] = config["ensemble"]
     if source.notes:
         info["notes"] = list(source.notes)
     return info
@@ -519,6 +523,11 @@ def export_run(
         f"({verify.description}) [{time.time() - t0:.1f}s]"
     )
     out.mkdir(parents=True, exist_ok=True)
+    # Manifests left by an earlier export into this folder describe the old files: the runtime
+    # would (rightly) refuse each new file against the old sha256 while it is being verified.
+    for fmt in fmts:
+        for kind in ("float", "int8" if fmt == "onnx" else quantize):
+            (out / f"{name}-{kind}.{fmt}.json").unlink(missing_ok=True)
     exporter = _Exporter(src, model, calib, verify, out, name, force, max_drop, console)
     for fmt in fmts:
         parent, probs_float = exporter.float_parent(fmt)

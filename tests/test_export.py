@@ -308,6 +308,19 @@ def test_cli_export_float_only(exported, tmp_path):
 
 
 @pytest.mark.slow
+def test_export_into_a_folder_with_an_earlier_export_replaces_its_manifests(exported, tmp_path):
+    run, out, _ = exported
+    # an earlier export's manifest: its sha256 describes another file
+    stale = (out / "tiny-float.onnx.json").read_text().replace('"sha256": "', '"sha256": "0')
+    (tmp_path / "again-float.onnx.json").write_text(stale)
+    args = ["--quantize", "none", "--format", "onnx", "--name", "again", "--verify-size", "40"]
+    result = runner.invoke(app, ["export", str(run), "--out", str(tmp_path), *args], env=WIDE)
+    assert result.exit_code == 0, result.output
+    manifest = read_manifest(tmp_path / "again-float.onnx.json")
+    assert manifest.name == "again-float" and manifest.sha256 == sha256_of(tmp_path / "again-float.onnx")
+
+
+@pytest.mark.slow
 def test_mixed_precision_model_is_exported_in_float32(tmp_path):
     import keras
     from edgeemo.export.pipeline import float32_model

@@ -1,0 +1,95 @@
+"""`edgeemo train ensemble`: one flat model that is exactly the mean of its members, chosen
+on validation clips, refusing members that do not share the front end."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import one_line_error
+from typer.testing import CliRunner
+
+from edgeemo.audio import AudioFeatures, RunningStats
+from edgeemo.cli import app
+from edgeemo.errors import EdgeemoError
+from edgeemo.labels import EMOTIONS
+from edgeemo.voice import VoicePreprocessing
+
+pytest.importorskip("keras")
+pytestmark = pytest.mark.slow
+FEATURES = AudioFeatures(window_s=0.5, n_mfcc=13)
+
+
+def fake_run(path, arch: str, seed: int, mean_shift: float = 0.0):
+    """A finished voice run folder as `train voice` leaves it (tiny model, cached features)."""
+    import keras
+    from edgeemo.train.voice_models import build_voice_model
+
+    rng = np.random.default_rng(0)  # the same clips for every run
+    shape = FEATURES.n_frames, FEATURES.n_features
+    x = {k: rng.normal(size=(n, *shape)).astype(np.float32) for k, n in (("val", 21), ("test", 14))}
+    y = {k: np.arange(len(v)) % len(EMOTIONS) for k, v in x.items()}
+    stats = RunningStats().update(rng.normal(mean_shift, 1.0, size=(50, shape[1])))
+    keras.utils.set_random_seed(seed)
+    path.mkdir()
+    build_voice_model(arch, shape).save(path / "best.keras")
+    config = {
+        "task": "voice",
+        "arch": arch,
+        "labels": list(EMOTIONS),
+        "input_shape": list(shape),
+        "data": ["corpus"],
+        "preprocessing": VoicePreprocessing.from_stats(FEATURES, stats).to_dict(),
+        "split": {"protocol": "speaker-independent", "test": {"source": "speakers x:9"}},
+    }
+    (path / "config.json").write_text(json.dumps(config))
+    (path / "split.json").write_text(json.dumps({"train": ["a.wav"], "val": ["v.wav"], "test": ["t.wav"]}))
+    np.savez(path / "features.npz", x_val=x["val"], y_val=y["val"], x_test=x["test"], y_test=y["test"])
+    return path
+
+
+def test_ensemble_is_the_mean_of_its_members_in_one_flat_unrollable_graph(tmp_path):
+    import keras
+    from edgeemo.export.tflite import unrolled
+    from edgeemo.train.ensemble import build_ensemble, load_members
+
+    runs = [fake_run(tmp_path / "a", "conv1d", 1), fake_run(tmp_path / "b", "crnn", 2)]
+    report = build_ensemble(runs, tmp_path / "ens")
+    model = keras.models.load_model(tmp_path / "ens" / "best.keras")
+    members = load_members(runs)
+    x = members[0].pre.standardize(members[0].x["test"])
+    expected = np.mean([m.model.predict(x, verbose=0) for m in members], axis=0)
+    np.testing.assert_allclose(model.predict(x, verbose=0), expected, atol=1e-5)
+    # flat: the members' layers sit at the top level, so export can unroll the LSTM
+    assert not any(isinstance(layer, keras.Model) for layer in model.layers)
+    np.testing.assert_allclose(unrolled(model).predict(x, verbose=0), expected, atol=1e-5)
+    config = json.loads((tmp_path / "ens" / "config.json").read_text())
+    assert config["arch"] == "ensemble(conv1d+crnn)" and len(config["ensemble"]["members"]) == 2
+    assert config["preprocessing"] == members[0].pre.to_dict()
+    assert report["params"] == sum(m.model.count_params() for m in members)
+
+
+def test_search_picks_by_validation_within_the_parameter_budget(tmp_path):
+    from edgeemo.train.ensemble import load_members, scores
+
+    runs = [fake_run(tmp_path / n, "conv1d", s) for n, s in (("a", 1), ("b", 2), ("c", 3))]
+    members = load_members(runs)
+    one = int(members[0].model.count_params())
+    rows = scores(members, (1, 2, 3), max_params=2 * one)
+    assert {len(r["members"]) for r in rows} == {1, 2}  # three members exceed the budget
+    vals = [r["val_accuracy"] for r in rows]
+    assert vals == sorted(vals, reverse=True)
+
+
+def test_members_with_another_front_end_are_refused_naming_the_run(tmp_path):
+    from edgeemo.train.ensemble import load_members
+
+    a = fake_run(tmp_path / "a", "conv1d", 1)
+    b = fake_run(tmp_path / "b", "conv1d", 2, mean_shift=3.0)  # other standardisation statistics
+    with pytest.raises(EdgeemoError, match="preprocessing differs") as err:
+        load_members([a, b])
+    assert str(b) in str(err.value)
+    args = ["train", "ensemble", str(a), str(b), "--out", str(tmp_path / "e")]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "300"})
+    assert "preprocessing differs" in one_line_error(result)

@@ -1,0 +1,214 @@
+"""``edgeemo train ensemble``: average the softmax outputs of finished voice runs into one model.
+
+The members must share everything the device sees (labels, input shape, THE preprocessing
+with its standardisation statistics) and the same validation and test clips, so the
+ensemble is one ordinary Keras model in an ordinary run folder: ``edgeemo export`` turns it
+into one int8 TFLite / ONNX file with one manifest. The graph is flat (each member's layers
+are re-created on the shared input under a ``mN_`` prefix), so recurrent members unroll for
+full-integer TFLite like a single model does.
+
+Choosing which runs to combine is a validation-set decision: ``scores`` prints validation
+accuracy for every combination (``--search``), and the test split is only reported.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeemo import __version__
+from edgeemo.errors import EdgeemoError
+from edgeemo.labels import EMOTIONS
+from edgeemo.metrics import classification_report
+from edgeemo.voice import VoicePreprocessing
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+from edgeemo.train.run import console  # noqa: E402
+
+# What every member must agree on for one manifest to describe the ensemble.
+SHARED_KEYS = ("task", "labels", "input_shape")
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise EdgeemoError("not a finished training run (file missing)", path) from None
+    except (OSError, ValueError) as exc:
+        raise EdgeemoError(f"cannot read JSON ({exc})", path) from None
+
+
+class Member:
+    """One finished run folder: its config, split, best model and cached val/test features."""
+
+    def __init__(self, run: Path) -> None:
+        self.run = Path(run)
+        self.config = _read_json(self.run / "config.json")
+        self.split = _read_json(self.run / "split.json")
+        if self.config.get("task") != "voice":
+            raise EdgeemoError(
+                f"ensembles combine voice runs (this run's task is {self.config.get('task')!r})",
+                self.run / "config.json",
+            )
+        if not (self.run / "best.keras").is_file():
+            raise EdgeemoError("not a finished training run (no best.keras inside)", self.run)
+        cache = self.run / "features.npz"
+        try:
+            with np.load(cache) as d:
+                self.x = {k: d[f"x_{k}"] for k in ("val", "test")}
+                self.y = {k: np.asarray(d[f"y_{k}"], np.int64) for k in ("val", "test")}
+        except FileNotFoundError:
+            raise EdgeemoError("no cached features (features.npz): re-run the run's training command", cache) from None
+        except (OSError, KeyError, ValueError) as exc:
+            raise EdgeemoError(f"unreadable feature cache ({exc})", cache) from None
+        self.pre = VoicePreprocessing.from_dict(self.config["preprocessing"])
+        self._model: keras.Model | None = None
+
+    @property
+    def name(self) -> str:
+        return self.run.name
+
+    @property
+    def model(self) -> keras.Model:
+        if self._model is None:
+            self._model = keras.models.load_model(self.run / "best.keras", compile=False)
+        return self._model
+
+    def probs(self, split: str) -> np.ndarray:
+        """Softmax outputs on the run's validation or test clips."""
+        return self.model.predict(self.pre.standardize(self.x[split]), batch_size=256, verbose=0)
+
+
+def load_members(runs: list[Path]) -> list[Member]:
+    """Read the runs and check they can form one model (same inputs, same val/test clips)."""
+    if len(runs) < 2:
+        raise EdgeemoError("an ensemble needs at least two run folders")
+    members = [Member(r) for r in runs]
+    first = members[0]
+    for m in members[1:]:
+        for key in SHARED_KEYS:
+            if m.config.get(key) != first.config.get(key):
+                raise EdgeemoError(f"'{key}' differs from {first.run}'s", m.run / "config.json")
+        if m.pre.to_dict() != first.pre.to_dict():  # parsed: older runs lack keys that now have defaults
+            raise EdgeemoError(
+                f"preprocessing differs from {first.run}'s: members must share the front end and its statistics",
+                m.run / "config.json",
+            )
+        for split in ("val", "test"):
+            if list(m.split.get(split, [])) != list(first.split.get(split, [])) or not np.array_equal(
+                m.y[split], first.y[split]
+            ):
+                raise EdgeemoError(f"its {split} clips differ from {first.run}'s", m.run / "split.json")
+    return members
+
+
+def accuracy(probs: np.ndarray, y: np.ndarray) -> float:
+    return float((probs.argmax(1) == y).mean())
+
+
+def scores(
+    members: list[Member], sizes: tuple[int, ...] = (1, 2, 3), max_params: int | None = None
+) -> list[dict[str, Any]]:
+    """Validation and test accuracy of every combination of ``sizes`` members (mean of softmax)
+    with at most ``max_params`` parameters in all, sorted by validation accuracy alone (ties:
+    fewer members first); test is only reported."""
+    cached = {m.name: {s: m.probs(s) for s in ("val", "test")} for m in members}
+    y = members[0].y
+    rows = []
+    for n in sizes:
+        for combo in itertools.combinations(members, n):
+            params = sum(int(m.model.count_params()) for m in combo)
+            if max_params is not None and params > max_params:
+                continue
+            mean = {s: np.mean([cached[m.name][s] for m in combo], axis=0) for s in ("val", "test")}
+            rows.append({
+                "members": [m.name for m in combo],
+                "params": params,
+                "val_accuracy": accuracy(mean["val"], y["val"]),
+                "test_accuracy": accuracy(mean["test"], y["test"]),
+            })
+    rows.sort(key=lambda r: (-r["val_accuracy"], len(r["members"])))
+    return rows
+
+
+def average_model(models: list[keras.Model], name: str = "ensemble") -> keras.Model:
+    """One flat functional model: the members' layers on a shared input, softmax outputs averaged."""
+    inputs = keras.Input(shape=models[0].input_shape[1:], name="mfcc")
+    outputs = []
+    for i, member in enumerate(models, 1):
+        prefix = f"m{i}_"
+
+        def rename(layer: keras.layers.Layer, prefix: str = prefix) -> keras.layers.Layer:
+            config = layer.get_config()
+            config["name"] = prefix + layer.name
+            return layer.__class__.from_config(config)
+
+        clone = keras.models.clone_model(member, input_tensors=inputs, clone_function=rename)
+        for layer in member.layers:
+            if layer.weights:
+                clone.get_layer(prefix + layer.name).set_weights(layer.get_weights())
+        outputs.append(clone.output)
+    averaged = keras.layers.Average(name="average")(outputs)
+    return keras.Model(inputs, averaged, name=name)
+
+
+def build_ensemble(runs: list[Path], out: Path) -> dict[str, Any]:
+    """Write a run folder in ``out`` (best.keras, config.json, split.json, metrics.json) that
+    export reads like any training run; returns the test metrics."""
+    members = load_members(runs)
+    out = Path(out)
+    if out.resolve() in {m.run.resolve() for m in members}:
+        raise EdgeemoError("--out must be a new folder, not one of the members", out)
+    out.mkdir(parents=True, exist_ok=True)
+    model = average_model([m.model for m in members], name="ensemble_" + "_".join(m.config["arch"] for m in members))
+    first = members[0]
+    pre = first.pre
+    probs = {s: model.predict(pre.standardize(first.x[s]), batch_size=256, verbose=0) for s in ("val", "test")}
+    member_mean = {s: np.mean([m.probs(s) for m in members], axis=0) for s in ("val", "test")}
+    gap = max(float(np.abs(probs[s] - member_mean[s]).max()) for s in ("val", "test"))
+    if gap > 1e-4:
+        raise EdgeemoError(f"the rebuilt ensemble differs from its members' mean by {gap:.2g}", out)
+    config = dict(first.config)
+    config.update({
+        "arch": "ensemble(" + "+".join(m.config["arch"] for m in members) + ")",
+        "ensemble": {
+            "combine": "mean of softmax outputs",
+            "members": [
+                {
+                    "run": str(m.run),
+                    "arch": m.config["arch"],
+                    "augmentation": m.config.get("augmentation"),
+                    "params": int(m.model.count_params()),
+                    "val_accuracy": accuracy(m.probs("val"), m.y["val"]),
+                }
+                for m in members
+            ],
+        },
+        "edgeemo_version": __version__,
+    })
+    (out / "config.json").write_text(json.dumps(config, indent=2))
+    (out / "split.json").write_text(json.dumps(first.split))
+    model.save(out / "best.keras")
+    y = first.y
+    report = classification_report(y["test"], probs["test"].argmax(1), EMOTIONS)
+    report.update({
+        "split": "test",
+        "source": first.config["split"]["test"]["source"],
+        "protocol": first.config["split"]["protocol"],
+        "params": int(model.count_params()),
+        "val_accuracy": accuracy(probs["val"], y["val"]),
+    })
+    (out / "metrics.json").write_text(json.dumps(report, indent=2))
+    console.print(
+        f"ensemble of {len(members)} ({config['arch']}, {report['params']:,} parameters): "
+        f"val accuracy {report['val_accuracy']:.4f}, test accuracy {report['accuracy']:.4f}, "
+        f"UAR {report['uar']:.4f} ({report['protocol']}); run folder {out}"
+    )
+    return report

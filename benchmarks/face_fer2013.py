@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/face_fer2013.py [--threads 1] [--data ../shared/data/fer2013/publictest]
 
-Runs ``edgeemo bench face face-float face-onnx`` (the same command a user runs) and writes
+Runs ``edgeemo bench face-float face face-float-onnx face-onnx`` (the same ``run_bench`` a
+user's ``edgeemo bench`` runs, in this process) and writes
 benchmarks/results/face_fer2013_publictest.{json,md} and the confusion matrices in
 benchmarks/results/face_fer2013/. PublicTest is never used for training or tuning:
 validation for checkpoints and the LR schedule is cut from train/.
@@ -12,21 +13,25 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from edgeemo.report import render_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "fer2013" / "publictest"
 RESULTS = ROOT / "benchmarks" / "results"
-MODELS = ("face-float", "face", "face-onnx")
+MODELS = ("face-float", "face", "face-float-onnx", "face-onnx")
+QUICK_PER_CLASS = 29  # --quick: 29 faces per class (56 disgust faces exist), ~200 faces
 
 
 def render(report: dict, command: str, note: str = "", plots: str = "face_fer2013/") -> str:
+    """The committed markdown of a face bench report."""
+    n = report["data"]["n"]
     return render_markdown(
         report,
-        "Face: FER2013 PublicTest (3,589 faces, held out)",
+        f"Face: FER2013 PublicTest ({n:,} faces, held out)",
         command,
         intro=[
             *([f"Note: {note}", ""] if note else []),
@@ -42,34 +47,55 @@ def render(report: dict, command: str, note: str = "", plots: str = "face_fer201
     )
 
 
+def run(
+    out: Path = RESULTS,
+    models: Sequence[str] = MODELS,
+    name: str = "face_fer2013",
+    quick: bool = False,
+    threads: int = 1,
+    runs: int = 500,
+    note: str = "",
+    data: Path = DATA,
+    say: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """``edgeemo bench`` of ``models`` on PublicTest, in this process; writes
+    ``<name>_publictest.{json,md}`` and ``<name>/confusion-*.png`` under ``out``; returns the report."""
+    from rich.console import Console
+
+    from edgeemo.bench import run_bench
+    from edgeemo.report import write_json, write_plots
+
+    limit = QUICK_PER_CLASS if quick else None
+    runs = 50 if quick else runs
+    report = run_bench(list(models), data, threads=threads, runs=runs, limit_per_class=limit, progress=say)
+    out_json = out / f"{name}_publictest.json"
+    write_json(report, out_json)
+    write_plots(report, out / name, say)
+    shown = [str(m).replace(str(ROOT) + "/", "") for m in models]
+    cmd = ["edgeemo", "bench", *shown, "--data", "../shared/data/fer2013/publictest", "--threads", str(threads),
+           "--runs", str(runs), *(["--limit-per-class", str(limit)] if limit else []),
+           "--json", f"{name}_publictest.json", "--plot-dir", f"{name}/"]
+    data_dict = json.loads(out_json.read_text())
+    note = note or ("QUICK smoke run on a slice; not a result." if quick else "")
+    (out / f"{name}_publictest.md").write_text(render(data_dict, " ".join(cmd), note, f"{name}/"))
+    if not quick:
+        Console(stderr=True).print(f"wrote {out_json}")
+    return data_dict
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "fer2013" / "publictest"))
+    parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--runs", type=int, default=500)
     parser.add_argument("--note", default="", help="A line about the conditions, written into the report.")
     parser.add_argument("--models", default=",".join(MODELS), help="Comma-separated shipped names or model files.")
     parser.add_argument("--name", default="face_fer2013", help="Result name: <name>_publictest.{md,json}, <name>/*.png")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="Results folder.")
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK_PER_CLASS} faces per class, 50 latency runs.")
     args = parser.parse_args()
-    out_json = RESULTS / f"{args.name}_publictest.json"
-    plots = RESULTS / args.name
-    plots.mkdir(parents=True, exist_ok=True)
-    cmd = ["edgeemo", "bench", *args.models.split(","), "--data", args.data, "--threads", str(args.threads)]
-    cmd += [
-        "--runs",
-        str(args.runs),
-        "--json",
-        str(out_json.relative_to(ROOT)),
-        "--plot-dir",
-        str(plots.relative_to(ROOT)),
-    ]
-    exe = Path(sys.executable).parent / "edgeemo"
-    subprocess.run([str(exe), *cmd[1:]], cwd=ROOT, check=True)
-    report = json.loads(out_json.read_text())
-    shown = " ".join(c if not c.startswith(str(ROOT.parent)) else "../shared/data/fer2013/publictest" for c in cmd)
-    out_md = RESULTS / f"{args.name}_publictest.md"
-    out_md.write_text(render(report, shown, args.note, f"{args.name}/"))
-    print(f"wrote {out_json} and {out_md}")
+    run(args.out, args.models.split(","), args.name, args.quick, args.threads, args.runs, args.note, args.data)
+    print(f"wrote {args.out / (args.name + '_publictest.md')}")
 
 
 if __name__ == "__main__":

@@ -67,9 +67,14 @@ class ModelResult:
     baseline_rss_mb: float | None
     manifest_metrics: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # label of a float model on the same inputs -> share of inputs with the same top-1 class
+    top1_agreement: dict[str, float] = field(default_factory=dict)
+    predictions: np.ndarray | None = field(default=None, repr=False, compare=False)  # EMOTIONS indices; not in JSON
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        out.pop("predictions")
+        return out
 
 
 @dataclass
@@ -274,7 +279,26 @@ def bench_model(
         baseline_rss_mb=None,
         manifest_metrics=dict(manifest.metrics) if manifest is not None else {},
         notes=list(model.notes),
+        predictions=y_pred,
     )
+
+
+def is_float(result: ModelResult) -> bool:
+    """A float (unquantised) model: the parent an int8 model is compared with."""
+    return result.quantization in ("none", "float32", "float16")
+
+
+def add_agreement(results: Sequence[ModelResult]) -> None:
+    """Fill each result's ``top1_agreement`` with every float model scored on the same inputs."""
+    floats = [r for r in results if is_float(r) and r.predictions is not None]
+    for r in results:
+        if r.predictions is None:
+            continue
+        r.top1_agreement = {
+            f.model: float(np.mean(r.predictions == f.predictions))
+            for f in floats
+            if f is not r and f.predictions is not None and len(f.predictions) == len(r.predictions)
+        }
 
 
 def model_labels(models: Sequence[EmotionModel]) -> list[str]:
@@ -349,6 +373,7 @@ def run_bench(
         results.append(_measured(model, label, x, faces.labels, threads, runs, warmup, batch_size, pre_ms, scope,
                                  baseline))
         del model
+    add_agreement(results)
     data_info = {
         "path": str(data),
         "dataset": faces.name,
@@ -410,6 +435,7 @@ def _run_voice_bench(
         model = open_emotion_model(spec_in, backend=backend, threads=threads)
         results.append(_measured(model, label, x, y, threads, runs, warmup, batch_size, pre_ms, scope, baseline))
         del model
+    add_agreement(results)
     data_info = {
         "path": str(data),
         "dataset": clips.name,

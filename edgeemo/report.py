@@ -212,7 +212,40 @@ def write_plots(report: BenchReport, out_dir: str | Path, warn: Callable[[str], 
 
 
 def pct(v: float | None) -> str:
+    """A fraction as a percentage with two decimals; an en dash for None."""
     return "–" if v is None else f"{100 * v:.2f}%"
+
+
+def _is_float(m: dict[str, Any]) -> bool:
+    return m["quantization"] in ("none", "float32", "float16")
+
+
+def float_parent(m: dict[str, Any], models: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """The float model a quantised model of a JSON report is compared with: same family and
+    format if there is one, else the first float model of its family, else the first float one;
+    None for a float model."""
+    if _is_float(m):
+        return None
+    floats = [f for f in models if _is_float(f)]
+    same_family = [f for f in floats if family(f["model"]) == family(m["model"])] or floats
+    same_format = [f for f in same_family if f["format"] == m["format"]]
+    return (same_format or same_family or [None])[0]
+
+
+def recall_change(m: dict[str, Any], parent: dict[str, Any] | None, label: str) -> float:
+    """Recall of ``label`` of model ``m`` minus its float parent's (a fraction)."""
+    if parent is None:
+        return 0.0
+    return m["per_class"][label]["recall"] - parent["per_class"][label]["recall"]
+
+
+def _agreement_cell(m: dict[str, Any], models: Sequence[dict[str, Any]]) -> str:
+    parent = float_parent(m, models)
+    if parent is None:
+        others = {k: v for k, v in m.get("top1_agreement", {}).items() if k != m["model"]}
+        return ", ".join(f"{pct(v)} with {k}" for k, v in others.items()) or "–"
+    value = m.get("top1_agreement", {}).get(parent["model"])
+    return "–" if value is None else f"{pct(value)} ({parent['model']})"
 
 
 def render_markdown(
@@ -258,6 +291,10 @@ def render_markdown(
     row("edgeemo overhead vs bare invoke", [f"{m['invoke_overhead_ratio']:.2f}x" for m in models])
     row("model size", [f"{m['size_bytes'] / 1e6:.2f} MB" for m in models])
     row("process peak RSS", [f"{m['peak_rss_mb']:.0f} MiB" if m["peak_rss_mb"] else "–" for m in models])
+    row(
+        "top-1 agreement with float parent (these inputs)",
+        [_agreement_cell(m, models) for m in models],
+    )
     for key, label in (
         ("top1_agreement", "top-1 agreement with float (export check)"),
         ("max_abs_prob_diff", "max prob difference vs float (export check)"),
@@ -277,17 +314,15 @@ def render_markdown(
             for m in models
         ]
         lines.append(f"| {c} ({support}) | " + " | ".join(cells) + " |")
-    float_model = next((m for m in models if m["quantization"] == "none"), None)
-    if float_model:
-        lines += ["", "## int8 change per class (recall, points vs the float TFLite parent)", ""]
-        quant = [m for m in models if m["quantization"] != "none"]
-        lines.append("| class | " + " | ".join(m["model"] for m in quant) + " |")
+    quant = [m for m in models if float_parent(m, models) is not None]
+    if quant:
+        lines += ["", "## int8 change per class (recall, points vs the float parent of the same format)", ""]
+        heads = [f"{m['model']} vs {float_parent(m, models)['model']}" for m in quant]  # type: ignore[index]
+        lines.append("| class | " + " | ".join(heads) + " |")
         lines.append("|---|" + "---|" * len(quant))
         for c in labels:
-            base = float_model["per_class"][c]["recall"]
-            lines.append(
-                f"| {c} | " + " | ".join(f"{100 * (m['per_class'][c]['recall'] - base):+.2f}" for m in quant) + " |"
-            )
+            cells = [f"{100 * recall_change(m, float_parent(m, models), c):+.2f}" for m in quant]
+            lines.append(f"| {c} | " + " | ".join(cells) + " |")
     lines += [
         "",
         "Confusion matrices: " + ", ".join(f"`{plot_prefix}confusion-{n}.png`" for n in names) + ".",

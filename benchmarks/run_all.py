@@ -1,0 +1,264 @@
+"""One command that regenerates benchmarks/results/: every table (markdown + JSON), every plot and README.md.
+
+    .venv/bin/python benchmarks/run_all.py                 # the full run (~15-20 min on a 2-core machine)
+    .venv/bin/python benchmarks/run_all.py --quick --out /tmp/bench   # smoke (< 90 s): what CI runs
+
+Runs, in this process (the benchmark scripts' ``run`` functions, no shell-outs):
+
+- ``face_fer2013.py``: shipped face models (float/int8 TFLite, float/int8 ONNX) on FER2013 PublicTest;
+- ``voice_heldout.py``: shipped voice models on RAVDESS actors 17-20 and CREMA-D 1009-1010;
+- the trained-but-not-shipped models (MobileNetV3Small, CRNN/LSTM, multi-corpus Conv1D), re-benchmarked
+  when their files are in ``runs/`` (local only), else their committed results are kept;
+- ``latency_matrix.py``: per model, backend (LiteRT, tflite-runtime, onnxruntime) and thread count (1, 2, 4);
+  the audio front end and the face detector;
+- ``fusion_pseudo_paired.py``: face-only, voice-only and fused accuracy, fused accuracy vs the fusion weight;
+- ``summary_plots.py``: Pareto plots (with the ``fer`` peer) and per-class int8 deltas;
+
+then writes ``README.md`` from the JSON files. Release steps need TensorFlow, a separate venv, emulation or
+ten minutes of wall clock (``calibration_sensitivity.py``, ``peer_fer.py``, ``device_pipeline.py --duration
+600``, ``ckplus_subject_vs_random.py``, ``voice_seed_protocols.py``, the aarch64 scripts, the training
+scripts): they are not re-run here; their committed results are included and dated in the README (copied
+into ``--out`` when it is not benchmarks/results). ``--quick`` uses small slices (about 200 faces, 42 clips,
+50 latency calls), skips the trained models and the tflite-runtime venv, and says so in its README;
+``--out`` keeps CI away from the committed results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import face_fer2013  # noqa: E402
+import fusion_pseudo_paired  # noqa: E402
+import latency_matrix  # noqa: E402
+import results_readme  # noqa: E402
+import summary_plots  # noqa: E402
+import voice_heldout  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+
+# Results of release steps (and records) that this runner includes but does not regenerate.
+RELEASE = {
+    "calibration_sensitivity": ("calibration_sensitivity.py (re-exports with TensorFlow)",
+                                ["calibration_sensitivity.json", "calibration_sensitivity.md"]),
+    "peer_fer": ("peer_fer.py (builds its own venv for fer)", ["peer_fer.json", "peer_fer.md"]),
+    "device_pipeline": ("device_pipeline.py --duration 600 (10 minutes)",
+                        ["device_pipeline.json", "device_pipeline.md"]),
+    "ckplus": ("ckplus_subject_vs_random.py (trains)",
+               ["ckplus_subject_vs_random.json", "ckplus_subject_vs_random.md"]),
+    "seed_protocols": ("voice_seed_protocols.py (trains)", ["voice_seed_protocols.json", "voice_seed_protocols.md"]),
+    "aarch64": ("aarch64_env.sh, aarch64_smoke.py, aarch64_cost.py (qemu-aarch64, ~50 min)",
+                ["aarch64.json", "aarch64.md", "aarch64_smoke.json", "aarch64_smoke_voice.json",
+                 "aarch64_findings.md"]),
+    "training": ("train_face_models.sh, train_voice_models.sh (CPU hours)",
+                 ["training", "voice_augmentation_runs.md"]),
+}
+# Trained, not shipped: (result name, kind, model files in runs/, note, sets)
+TRAINED = [
+    ("face_mobilenetv3_fer2013", "face",
+     [f"runs/export-fer-mobilenetv3/face-mobilenetv3-{v}" for v in
+      ("float.tflite", "int8.tflite", "float.onnx", "int8.onnx")],
+     "MobileNetV3Small (0.94M params, 48x48 upsampled to 96 in-graph), trained from scratch for 12 epochs only "
+     "(CPU budget; cosine LR); not shipped. Model files are in runs/ (not committed).", None),
+    ("voice_recurrent", "voice",
+     [f"runs/export-voice-ravdess-{a}/voice-{a}-{v}" for a in ("crnn", "lstm")
+      for v in ("float.tflite", "int8.tflite", "float.onnx", "int8.onnx")],
+     "Recurrent architectures, RAVDESS actors 01-16 (random validation speakers), not shipped. crnn: early-stopped "
+     "run; lstm: training stopped by hand at epoch 21 of 60 (undertrained). TFLite files have the LSTMs unrolled "
+     "into int8 ops; the int8 ONNX files use dynamic quantization (static QDQ would leave LSTM in float). Model "
+     "files are in runs/.", ["ravdess_17-20"]),
+    ("voice_multicorpus", "voice",
+     [f"runs/export-voice-multi-conv1d/voice-multi-{v}" for v in
+      ("float.tflite", "int8.tflite", "float.onnx", "int8.onnx")],
+     "Conv1D trained on RAVDESS 01-16 + CREMA-D 1001-1008 + TESS + SAVEE (validation speakers RAVDESS 15-16, "
+     "CREMA-D 1008, SAVEE JE); not shipped: it is worse on RAVDESS 17-20 than the RAVDESS-only model. Model files "
+     "are in runs/ (not committed).", ["ravdess_17-20", "cremad_1009-1010"]),
+]
+
+
+def trained_files(name: str) -> list[str]:
+    """Result files (JSON, markdown, plot folders) of a trained model's bench."""
+    if name.startswith("face"):
+        return [f"{name}_publictest.json", f"{name}_publictest.md", name]
+    sets = next(t[4] for t in TRAINED if t[0] == name) or []
+    return [f for s in sets for f in (f"{name}_{s}.json", f"{name}_{s}.md")] + [name]
+
+
+@dataclass
+class Step:
+    """One step of the suite and what became of it."""
+
+    key: str
+    title: str
+    script: str
+    status: str = "pending"
+    seconds: float = 0.0
+    outputs: list[str] = field(default_factory=list)
+    note: str = ""
+
+
+def copy_committed(files: list[str], out: Path) -> list[str]:
+    """Copy committed result files/folders into ``out`` (when it is not the results folder)."""
+    copied = []
+    for name in files:
+        src, dst = RESULTS / name, out / name
+        if not src.exists():
+            continue
+        if src.resolve() != dst.resolve():
+            if src.is_dir():
+                shutil.copytree(src, dst, dirs_exist_ok=True)
+            else:
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(src, dst)
+        copied.append(name)
+    return copied
+
+
+def git_info() -> dict[str, Any]:
+    """HEAD commit and how many paths differ from it in the (shared) working tree."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
+    return {"commit": git("rev-parse", "HEAD"), "subject": git("log", "-1", "--format=%s")[:100],
+            "uncommitted_paths": len(git("status", "--porcelain", "--untracked-files=no").splitlines())}
+
+
+def versions() -> dict[str, str]:
+    """Versions of the packages the benchmarks use."""
+    out = {"python": sys.version.split()[0]}
+    for dist in ("edgeemo", "numpy", "opencv-python-headless", "ai-edge-litert", "onnxruntime", "scipy",
+                 "python_speech_features", "soundfile", "matplotlib", "rich"):
+        try:
+            out[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            out[dist] = "not installed"
+    return out
+
+
+def run_suite(out: Path, quick: bool, progress: Callable[[str, str], None]) -> dict[str, Any]:
+    """Run every step into ``out``; return suite.json's content. ``progress(step, message)`` reports."""
+    from edgeemo.bench import machine_info
+
+    out.mkdir(parents=True, exist_ok=True)
+    t_start = time.perf_counter()
+    load_start = list(os.getloadavg())
+    steps: list[Step] = []
+
+    def step(key: str, title: str, script: str, fn: Callable[[Callable[[str], None]], list[str]]) -> Step:
+        s = Step(key, title, script)
+        steps.append(s)
+        progress(key, "running")
+        t0 = time.perf_counter()
+        s.outputs = fn(lambda msg: progress(key, msg))
+        s.seconds = time.perf_counter() - t0
+        s.status = s.status if s.status != "pending" else "ran"
+        progress(key, f"done in {s.seconds:.0f} s")
+        return s
+
+    step("face", "Face accuracy and speed: FER2013 PublicTest", "face_fer2013.py",
+         lambda say: (face_fer2013.run(out, quick=quick, say=say),
+                      ["face_fer2013_publictest.json", "face_fer2013_publictest.md", "face_fer2013/"])[1])
+
+    def voice(say: Callable[[str], None]) -> list[str]:
+        reports = voice_heldout.run(out, quick=quick, say=say)
+        return [f for s in reports for f in (f"voice_{s}.json", f"voice_{s}.md", f"voice/{s}/")]
+
+    step("voice", "Voice accuracy and speed: RAVDESS 17-20, CREMA-D 1009-1010", "voice_heldout.py", voice)
+
+    for name, kind, files, note, sets in TRAINED:
+        def trained(say: Callable[[str], None], name=name, kind=kind, files=files, note=note, sets=sets) -> list[str]:
+            s = steps[-1]
+            if quick:
+                s.status, s.note = "skipped (--quick): committed result included", "not re-run"
+                return copy_committed(trained_files(name), out)
+            if not all((ROOT / f).is_file() for f in files):
+                s.status = "kept: committed result (model files not in runs/ on this machine)"
+                return copy_committed(trained_files(name), out)
+            if kind == "face":
+                face_fer2013.run(out, files, name, runs=300, note=note, say=say)
+            else:
+                voice_heldout.run(out, files, name, sets, runs=200, note=note, say=say)
+            return trained_files(name)
+
+        step(f"trained:{name}", f"Trained, not shipped: {name}", "face_fer2013.py / voice_heldout.py --models",
+             trained)
+
+    step("latency", "Speed and size per backend and thread count; front ends", "latency_matrix.py",
+         lambda say: (latency_matrix.run(out, quick=quick, say=say), ["latency.json", "latency.md", "latency/"])[1])
+    step("fusion", "Fusion on pseudo-paired held-out data", "fusion_pseudo_paired.py",
+         lambda say: (fusion_pseudo_paired.run(out, quick=quick, say=say),
+                      ["fusion_pseudo_paired.json", "fusion_pseudo_paired.md", "fusion/"])[1])
+
+    for key, (script, files) in RELEASE.items():
+        def release(say: Callable[[str], None], files=files) -> list[str]:
+            steps[-1].status = "release step, not re-run: committed result included"
+            return copy_committed(files, out)
+
+        step(f"release:{key}", f"Release step: {key}", script, release)
+
+    plots: dict[str, Any] = {}
+
+    def summary(say: Callable[[str], None]) -> list[str]:
+        plots.update(summary_plots.run(out, quick=quick))
+        return plots["plots"]
+
+    step("plots", "Pareto and per-class int8 plots", "summary_plots.py", summary)
+
+    suite = {
+        "command": ".venv/bin/python benchmarks/run_all.py" + (" --quick" if quick else "")
+        + ("" if out.resolve() == RESULTS.resolve() else f" --out {out}"),
+        "quick": quick,
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
+        "seconds": time.perf_counter() - t_start,
+        "git": git_info(),
+        "machine": machine_info(),
+        "loadavg_start": load_start,
+        "loadavg_end": list(os.getloadavg()),
+        "versions": versions(),
+        "steps": [s.__dict__ for s in steps],
+        "summary_plots": plots,
+    }
+    (out / "suite.json").write_text(json.dumps(suite, indent=1) + "\n")
+    (out / "README.md").write_text(results_readme.render_readme(out, suite))
+    return suite
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="Smoke run on small slices (< 90 s); for CI.")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="Results folder (default: benchmarks/results).")
+    args = parser.parse_args()
+    if args.quick and args.out.resolve() == RESULTS.resolve():
+        parser.error("--quick writes smoke numbers: give --out (a scratch folder), not the committed results")
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    with Progress(SpinnerColumn(), TextColumn("[bold]{task.fields[step]}"), TextColumn("{task.description}"),
+                  TimeElapsedColumn(), console=console, transient=False) as bar:
+        task = bar.add_task("starting", step="suite", total=None)
+
+        def progress(step_key: str, message: str) -> None:
+            bar.update(task, description=message, step=step_key)
+            if message.startswith("done"):
+                bar.console.log(f"{step_key}: {message}")
+
+        suite = run_suite(args.out, args.quick, progress)
+    console.print(f"wrote {args.out / 'README.md'} in {suite['seconds']:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

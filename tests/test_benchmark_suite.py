@@ -1,0 +1,117 @@
+"""The one-command benchmark suite (`benchmarks/run_all.py --quick`), as CI runs it: every expected
+table, JSON file and plot is written, and the numbers in the generated README are those of the JSON."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import SHARED_DATA
+
+ROOT = Path(__file__).resolve().parents[1]
+RUN_ALL = ROOT / "benchmarks" / "run_all.py"
+
+pytestmark = pytest.mark.skipif(
+    not (SHARED_DATA / "fer2013" / "publictest").is_dir() or not (SHARED_DATA / "ravdess").is_dir(),
+    reason="FER2013 / RAVDESS not in ../shared/data",
+)
+
+EXPECTED = [
+    "README.md", "suite.json",
+    "face_fer2013_publictest.json", "face_fer2013_publictest.md",
+    "voice_ravdess_17-20.json", "voice_ravdess_17-20.md",
+    "latency.json", "latency.md", "latency/latency-face.png", "latency/latency-voice.png",
+    "fusion_pseudo_paired.json", "fusion_pseudo_paired.md", "fusion/fusion-weight.png",
+    "plots/pareto-face.png", "plots/pareto-voice.png", "plots/int8-per-class.png",
+    *[f"face_fer2013/confusion-{m}.png" for m in ("face-float", "face", "face-float-onnx", "face-onnx")],
+    *[f"voice/ravdess_17-20/confusion-{m}.png" for m in ("voice-float", "voice", "voice-float-onnx", "voice-onnx")],
+    # release steps are not re-run by --quick, but their committed results are included
+    "peer_fer.json", "calibration_sensitivity.json", "device_pipeline.json",
+]
+
+
+PARENT = {"face": "face-float", "face-onnx": "face-float-onnx",
+          "voice": "voice-float", "voice-onnx": "voice-float-onnx"}
+
+
+@pytest.fixture(scope="module")
+def suite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("bench")
+    proc = subprocess.run([sys.executable, str(RUN_ALL), "--quick", "--out", str(out)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out
+
+
+def table_after(text: str, heading: str) -> list[dict[str, str]]:
+    """Rows (header -> cell) of the first markdown table after the line starting with ``heading``."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(heading))
+    first = next(i for i in range(start, len(lines)) if lines[i].startswith("|"))
+    header = [c.strip() for c in lines[first].strip("|").split("|")]
+    rows = []
+    for line in lines[first + 2:]:
+        if not line.startswith("|"):
+            break
+        rows.append(dict(zip(header, (c.strip() for c in line.strip("|").split("|")), strict=True)))
+    return rows
+
+
+def test_quick_suite_writes_every_table_json_and_plot(suite: Path) -> None:
+    missing = [f for f in EXPECTED if not (suite / f).is_file()]
+    assert not missing
+    for png in suite.rglob("*.png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000, png
+    info = json.loads((suite / "suite.json").read_text())
+    status = {s["key"]: s["status"] for s in info["steps"]}
+    assert status["face"] == status["voice"] == status["latency"] == status["fusion"] == "ran"
+    assert all("not re-run" in v for k, v in status.items() if k.startswith("release:"))
+    assert all("skipped (--quick)" in v for k, v in status.items() if k.startswith("trained:"))
+    readme = (suite / "README.md").read_text()
+    assert "QUICK smoke run" in readme and info["git"]["commit"][:12] in readme
+    assert info["machine"]["cpu"] in readme and "onnxruntime" in readme
+
+
+def test_readme_numbers_are_the_json_numbers(suite: Path) -> None:
+    readme = (suite / "README.md").read_text()
+    for heading, file in (("### Face: FER2013", "face_fer2013_publictest.json"),
+                          ("### Voice: RAVDESS", "voice_ravdess_17-20.json")):
+        report = json.loads((suite / file).read_text())
+        rows = {r["model"]: r for r in table_after(readme, heading)}
+        assert list(rows) == [m["model"] for m in report["models"]]
+        assert len(rows) == 4  # float TFLite, int8 TFLite, float ONNX, int8 ONNX
+        for m in report["models"]:
+            row = rows[m["model"]]
+            assert float(row["accuracy"].rstrip("%")) == pytest.approx(100 * m["accuracy"], abs=0.005)
+            assert float(row["macro-F1"]) == pytest.approx(m["macro_f1"], abs=0.0005)
+            assert float(row["p50 latency, 1 thread (ms)"]) == pytest.approx(m["latency_ms"]["p50"], abs=0.0005)
+            if m["quantization"] == "int8":
+                parent = PARENT[m["model"]]
+                agree = row["top-1 agreement with float parent"]
+                assert agree.endswith(f"vs {parent}")
+                assert float(agree.split("%")[0]) == pytest.approx(100 * m["top1_agreement"][parent], abs=0.005)
+
+    latency = json.loads((suite / "latency.json").read_text())
+    rows = table_after(readme, "## Speed and size")
+    assert len(rows) == len(latency["models"]) == 8  # 4 files per task; LiteRT or onnxruntime (no venv in --quick)
+    for row, r in zip(rows, latency["models"], strict=True):
+        assert row["model"] == r["model"] and row["backend"].startswith(r["backend"])
+        for t in latency["threads"]:
+            p50, p99 = (float(v) for v in row[f"p50 / p99 ms, {t} thr"].split(" / "))
+            lat = next(x for x in r["rows"] if x["threads"] == t)["latency_ms"]
+            assert p50 == pytest.approx(lat["p50"], abs=0.0005) and p99 == pytest.approx(lat["p99"], abs=0.0005)
+
+    fusion = json.loads((suite / "fusion_pseudo_paired.json").read_text())
+    rows = {r[""]: r for r in table_after(readme, "## Fusion")}
+    for name, key in (("face only", "face_accuracy"), ("voice only", "voice_accuracy"),
+                      ("fused, daemon default weights (1, 1)", "fused_accuracy_default")):
+        cell = rows[name]["accuracy (mean of draws)"]
+        assert float(cell.rstrip("%")) == pytest.approx(100 * fusion[key]["mean"], abs=0.005)
+
+
+def test_quick_refuses_to_overwrite_the_committed_results() -> None:
+    proc = subprocess.run([sys.executable, str(RUN_ALL), "--quick"], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 2 and "--out" in proc.stderr

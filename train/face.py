@@ -152,15 +152,21 @@ def train_face(
     dropout: float = 0.5,
     block_dropout: float = 0.2,
     init_from: Path | None = None,
+    split_seed: int | None = None,
 ) -> dict[str, Any]:
-    """Train (or resume) a face model in ``out``; returns the test metrics of the best checkpoint."""
+    """Train (or resume) a face model in ``out``; returns the test metrics of the best checkpoint.
+
+    ``split_seed`` cuts train/val with another seed than ``settings.seed`` (init, augmentation,
+    order): runs that differ only in their seed then share one validation set, so they can be
+    compared, or ensembled, on it."""
     augmentation = augmentation or FaceAugmentation()
     settings = settings or TrainSettings()
     pre = FacePreprocessing()
     hardware = setup_hardware(settings.seed)
     t0 = time.time()
     train, val, test, split_desc = resolve_splits(
-        data, dataset, test_data, split, val_fraction, test_fraction, settings.seed, limit_per_class
+        data, dataset, test_data, split, val_fraction, test_fraction,
+        settings.seed if split_seed is None else split_seed, limit_per_class,
     )
     console.print(
         f"loaded in {time.time() - t0:.1f}s on {hardware}: train {len(train)}, val {len(val)}, test {len(test)}"
@@ -185,6 +191,8 @@ def train_face(
         "edgeemo_version": __version__,
         "hardware": hardware,
     }
+    if split_seed is not None:
+        config["split_seed"] = split_seed
     check_config(out, config)
     (out / "split.json").write_text(json.dumps({"train": train.sources, "val": val.sources, "test": test.sources}))
     x_train, x_val, x_test = (preprocess_faces(d.images, pre) for d in (train, val, test))

@@ -32,7 +32,7 @@ MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 4000, 768000
 MAX_AUDIO_SECONDS = 600.0  # 10 minutes (voice clips are seconds; device replays loop)
 MAX_AUDIO_FRAMES = int(MAX_AUDIO_SECONDS * 48000)  # 10 minutes at 48 kHz: bounds memory at any rate
 MAX_AUDIO_CHANNELS = 64
-MAX_RESAMPLE_DENOMINATOR = 1000  # keeps every standard rate exact (44.1 kHz -> 160/441) and the filter small
+MAX_RESAMPLE_DENOMINATOR = 10000  # every standard rate stays exact (44.1 kHz -> 160/441); the filter stays small
 
 
 @dataclass(frozen=True)
@@ -158,7 +158,7 @@ def frame_count(n_samples: int, feats: AudioFeatures = DEFAULT_VOICE) -> int:
 def resample_ratio(src_rate: int, dst_rate: int = SAMPLE_RATE) -> Fraction:
     """dst/src as up/down for ``resample_poly``: exact when the reduced denominator is at most
     ``MAX_RESAMPLE_DENOMINATOR`` (every standard rate), else the nearest such fraction (a rate
-    error below 1e-6; an exact 16000/999983 would need a filter of 20 million taps)."""
+    error below 1e-4; an exact 16000/767999 would need a filter of 15 million taps)."""
     if int(src_rate) < 1 or int(dst_rate) < 1:
         raise EdgeemoError(f"sample rates must be positive, got {src_rate} -> {dst_rate}")
     ratio = Fraction(int(dst_rate), int(src_rate))
@@ -433,11 +433,21 @@ class RunningStats:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunningStats:
-        if d.get("kind") != "standardize" or set(d) != {"kind", "count", "mean", "std"}:
+        if not isinstance(d, dict) or d.get("kind") != "standardize" or set(d) != {"kind", "count", "mean", "std"}:
             raise EdgeemoError("not a standardize record (expected kind, count, mean, std)")
-        mean, std = np.asarray(d["mean"], np.float64), np.asarray(d["std"], np.float64)
+        numbers = (int, float)
+        for name in ("mean", "std"):
+            values = d[name]
+            if not isinstance(values, list) or not all(isinstance(v, numbers) and not isinstance(v, bool)
+                                                       for v in values):
+                raise EdgeemoError(f"invalid standardize record ({name} must be a list of numbers)")
+        try:
+            mean, std = np.asarray(d["mean"], np.float64), np.asarray(d["std"], np.float64)
+        except OverflowError:
+            raise EdgeemoError("invalid standardize record (a number too large)") from None
         count = d["count"]
-        if not isinstance(count, int) or count < 1 or mean.ndim != 1 or mean.shape != std.shape:
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1 or mean.ndim != 1 \
+                or mean.shape != std.shape:
             raise EdgeemoError("invalid standardize record (count must be >= 1, mean and std equal-length lists)")
         if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(std)) and np.all(std >= 0)):
             raise EdgeemoError("invalid standardize record (non-finite mean or negative std)")

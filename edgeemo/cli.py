@@ -271,7 +271,7 @@ def train_voice_cmd(
 @clean_errors
 def train_ensemble_cmd(
     runs: Annotated[
-        list[Path], typer.Argument(help="Finished voice run folders with the same preprocessing and split.")
+        list[Path], typer.Argument(help="Finished face or voice run folders with the same preprocessing and split.")
     ],
     out: Annotated[Path, typer.Option(help="New run folder for the ensemble (export it like any run).")] = Path(
         "runs/voice-ensemble"
@@ -284,7 +284,7 @@ def train_ensemble_cmd(
         int, typer.Option(help="--search: leave out combinations with more parameters than this in all.")
     ] = 500_000,
 ) -> None:
-    """Average the softmax outputs of voice runs into one model (one int8 file after export)."""
+    """Average the softmax outputs of runs into one model (one int8 file after export)."""
     import json
 
     from rich.table import Table

@@ -1,7 +1,8 @@
-"""``edgeemo train ensemble``: average the softmax outputs of finished voice runs into one model.
+"""``edgeemo train ensemble``: average the softmax outputs of finished runs into one model.
 
-The members must share everything the device sees (labels, input shape, THE preprocessing
-with its standardisation statistics) and the same validation and test clips, so the
+The members (all face or all voice) must share everything the device sees (labels, input
+shape, THE preprocessing, for voice with its standardisation statistics) and the same
+validation and test samples, so the
 ensemble is one ordinary Keras model in an ordinary run folder: ``edgeemo export`` turns it
 into one int8 TFLite / ONNX file with one manifest. The graph is flat (each member's layers
 are re-created on the shared input under a ``mN_`` prefix), so recurrent members unroll for
@@ -16,6 +17,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,8 @@ import numpy as np
 
 from edgeemo import __version__
 from edgeemo.errors import EdgeemoError
+from edgeemo.face import FacePreprocessing, preprocess_faces
+from edgeemo.face_datasets import load_faces
 from edgeemo.labels import EMOTIONS
 from edgeemo.metrics import classification_report
 from edgeemo.voice import VoicePreprocessing
@@ -46,30 +50,25 @@ def _read_json(path: Path) -> Any:
 
 
 class Member:
-    """One finished run folder: its config, split, best model and cached val/test features."""
+    """One finished run folder: its config, split and best model."""
 
     def __init__(self, run: Path) -> None:
         self.run = Path(run)
         self.config = _read_json(self.run / "config.json")
         self.split = _read_json(self.run / "split.json")
-        if self.config.get("task") != "voice":
-            raise EdgeemoError(
-                f"ensembles combine voice runs (this run's task is {self.config.get('task')!r})",
-                self.run / "config.json",
-            )
+        self.task = self.config.get("task")
+        if self.task not in ("face", "voice"):
+            raise EdgeemoError(f"unknown task {self.task!r} (face or voice)", self.run / "config.json")
         if not (self.run / "best.keras").is_file():
             raise EdgeemoError("not a finished training run (no best.keras inside)", self.run)
-        cache = self.run / "features.npz"
         try:
-            with np.load(cache) as d:
-                self.x = {k: d[f"x_{k}"] for k in ("val", "test")}
-                self.y = {k: np.asarray(d[f"y_{k}"], np.int64) for k in ("val", "test")}
-        except FileNotFoundError:
-            raise EdgeemoError("no cached features (features.npz): re-run the run's training command", cache) from None
-        except (OSError, KeyError, ValueError) as exc:
-            raise EdgeemoError(f"unreadable feature cache ({exc})", cache) from None
-        self.pre = VoicePreprocessing.from_dict(self.config["preprocessing"])
+            kind = VoicePreprocessing if self.task == "voice" else FacePreprocessing
+            self.pre: Any = kind.from_dict(self.config["preprocessing"])
+        except (KeyError, TypeError) as exc:
+            raise EdgeemoError(f"bad preprocessing in config.json ({exc})", self.run / "config.json") from None
         self._model: keras.Model | None = None
+        self.x: dict[str, np.ndarray] = {}  # model inputs of the val and test samples (shared by members)
+        self.y: dict[str, np.ndarray] = {}
 
     @property
     def name(self) -> str:
@@ -82,12 +81,49 @@ class Member:
         return self._model
 
     def probs(self, split: str) -> np.ndarray:
-        """Softmax outputs on the run's validation or test clips."""
-        return self.model.predict(self.pre.standardize(self.x[split]), batch_size=256, verbose=0)
+        """Softmax outputs on the run's validation or test samples."""
+        if split not in self._probs:
+            self._probs[split] = self.model.predict(self.x[split], batch_size=256, verbose=0)
+        return self._probs[split]
+
+    @cached_property
+    def _probs(self) -> dict[str, np.ndarray]:
+        return {}
+
+    def read_inputs(self) -> None:
+        """Val and test model inputs through THE core preprocessing (voice: the cached MFCCs)."""
+        if self.task == "voice":
+            cache = self.run / "features.npz"
+            try:
+                with np.load(cache) as d:
+                    self.x = {k: self.pre.standardize(d[f"x_{k}"]) for k in ("val", "test")}
+                    self.y = {k: np.asarray(d[f"y_{k}"], np.int64) for k in ("val", "test")}
+            except FileNotFoundError:
+                raise EdgeemoError("no cached features (features.npz): re-run the run's training command",
+                                   cache) from None
+            except (OSError, KeyError, ValueError) as exc:
+                raise EdgeemoError(f"unreadable feature cache ({exc})", cache) from None
+            return
+        data = Path(self.config["data"])
+        test_root = Path(self.config["test_data"]) if self.config.get("test_data") else data
+        pools = [load_faces(data, split="train")]
+        if test_root != data or (data / "publictest").is_dir():
+            pools.append(load_faces(test_root, split="publictest"))
+        index = {src: (pool, i) for pool in pools for i, src in enumerate(pool.sources)}
+        for split in ("val", "test"):
+            wanted = list(self.split.get(split, []))
+            missing = [src for src in wanted if src not in index]
+            if missing or not wanted:
+                raise EdgeemoError(
+                    f"{len(missing)} of {len(wanted)} {split} faces in split.json are not in {data} "
+                    f"(first: {missing[0] if missing else 'none listed'})", self.run / "split.json")
+            images = [index[src][0].images[index[src][1]] for src in wanted]
+            self.x[split] = preprocess_faces(images, self.pre)
+            self.y[split] = np.asarray([index[src][0].labels[index[src][1]] for src in wanted], np.int64)
 
 
 def load_members(runs: list[Path]) -> list[Member]:
-    """Read the runs and check they can form one model (same inputs, same val/test clips)."""
+    """Read the runs and check they can form one model (same inputs, same val/test samples)."""
     if len(runs) < 2:
         raise EdgeemoError("an ensemble needs at least two run folders")
     members = [Member(r) for r in runs]
@@ -102,10 +138,15 @@ def load_members(runs: list[Path]) -> list[Member]:
                 m.run / "config.json",
             )
         for split in ("val", "test"):
-            if list(m.split.get(split, [])) != list(first.split.get(split, [])) or not np.array_equal(
-                m.y[split], first.y[split]
-            ):
-                raise EdgeemoError(f"its {split} clips differ from {first.run}'s", m.run / "split.json")
+            if list(m.split.get(split, [])) != list(first.split.get(split, [])):
+                raise EdgeemoError(f"its {split} samples differ from {first.run}'s", m.run / "split.json")
+    first.read_inputs()
+    for m in members[1:]:
+        if m.task == "voice":  # each run's own cache: check it holds the same labels
+            m.read_inputs()
+            if any(not np.array_equal(m.y[k], first.y[k]) for k in ("val", "test")):
+                raise EdgeemoError(f"its cached labels differ from {first.run}'s", m.run / "features.npz")
+        m.x, m.y = first.x, first.y
     return members
 
 
@@ -140,7 +181,7 @@ def scores(
 
 def average_model(models: list[keras.Model], name: str = "ensemble") -> keras.Model:
     """One flat functional model: the members' layers on a shared input, softmax outputs averaged."""
-    inputs = keras.Input(shape=models[0].input_shape[1:], name="mfcc")
+    inputs = keras.Input(shape=models[0].input_shape[1:], name="input")
     outputs = []
     for i, member in enumerate(models, 1):
         prefix = f"m{i}_"
@@ -167,17 +208,17 @@ def build_ensemble(runs: list[Path], out: Path) -> dict[str, Any]:
     if out.resolve() in {m.run.resolve() for m in members}:
         raise EdgeemoError("--out must be a new folder, not one of the members", out)
     out.mkdir(parents=True, exist_ok=True)
-    model = average_model([m.model for m in members], name="ensemble_" + "_".join(m.config["arch"] for m in members))
+    archs = [m.config["arch"] for m in members]
+    model = average_model([m.model for m in members], name="ensemble_" + "_".join(archs).replace("-", "_"))
     first = members[0]
-    pre = first.pre
-    probs = {s: model.predict(pre.standardize(first.x[s]), batch_size=256, verbose=0) for s in ("val", "test")}
+    probs = {s: model.predict(first.x[s], batch_size=256, verbose=0) for s in ("val", "test")}
     member_mean = {s: np.mean([m.probs(s) for m in members], axis=0) for s in ("val", "test")}
     gap = max(float(np.abs(probs[s] - member_mean[s]).max()) for s in ("val", "test"))
     if gap > 1e-4:
         raise EdgeemoError(f"the rebuilt ensemble differs from its members' mean by {gap:.2g}", out)
     config = dict(first.config)
     config.update({
-        "arch": "ensemble(" + "+".join(m.config["arch"] for m in members) + ")",
+        "arch": "ensemble(" + "+".join(archs) + ")",
         "ensemble": {
             "combine": "mean of softmax outputs",
             "members": [

@@ -1,5 +1,5 @@
-"""`edgeemo train ensemble`: one flat model that is exactly the mean of its members, chosen
-on validation clips, refusing members that do not share the front end."""
+"""`edgeemo train ensemble`: one flat model that is exactly the mean of its members (voice or face),
+chosen on validation samples, refusing members that do not share the front end."""
 
 from __future__ import annotations
 
@@ -93,3 +93,50 @@ def test_members_with_another_front_end_are_refused_naming_the_run(tmp_path):
     args = ["train", "ensemble", str(a), str(b), "--out", str(tmp_path / "e")]
     result = CliRunner().invoke(app, args, env={"COLUMNS": "300"})
     assert "preprocessing differs" in one_line_error(result)
+
+
+def fake_face_run(path, root, seed: int):
+    """A finished face run on a FER-style folder (train/ and publictest/ by emotion)."""
+    import keras
+
+    from edgeemo.face import FacePreprocessing
+
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((48, 48, 1))
+    x = keras.layers.Conv2D(4, 3, activation="relu")(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    path.mkdir()
+    keras.Model(inputs, keras.layers.Dense(len(EMOTIONS), activation="softmax")(x)).save(path / "best.keras")
+    train = sorted(str(p) for p in (root / "train").rglob("*.png"))
+    config = {
+        "task": "face", "arch": "tiny-cnn", "labels": list(EMOTIONS), "input_shape": [48, 48, 1],
+        "data": str(root), "test_data": None, "preprocessing": FacePreprocessing().to_dict(),
+        "split": {"protocol": "official split", "test": {"source": str(root / "publictest")}},
+    }
+    (path / "config.json").write_text(json.dumps(config))
+    test = sorted(str(p) for p in (root / "publictest").rglob("*.png"))
+    (path / "split.json").write_text(json.dumps({"train": train[::2], "val": train[1::2], "test": test}))
+    return path
+
+
+def test_face_runs_ensemble_on_the_val_and_test_images_of_their_split(tmp_path):
+    import cv2
+    import keras
+    from edgeemo.train.ensemble import build_ensemble
+
+    rng = np.random.default_rng(0)
+    root = tmp_path / "fer"
+    for split, n in (("train", 4), ("publictest", 3)):
+        for label in EMOTIONS:
+            (root / split / label).mkdir(parents=True)
+            for i in range(n):
+                cv2.imwrite(str(root / split / label / f"{i}.png"), rng.integers(0, 255, (48, 48), np.uint8))
+    runs = [fake_face_run(tmp_path / "a", root, 1), fake_face_run(tmp_path / "b", root, 2)]
+    report = build_ensemble(runs, tmp_path / "ens")
+    assert report["n"] == 3 * len(EMOTIONS)
+    model = keras.models.load_model(tmp_path / "ens" / "best.keras")
+    image = cv2.imread(str(root / "publictest" / "happy" / "0.png"), cv2.IMREAD_GRAYSCALE)
+    x = (image / 255.0).astype(np.float32)[None, :, :, None]
+    members = [keras.models.load_model(r / "best.keras") for r in runs]
+    expected = np.mean([m.predict(x, verbose=0) for m in members], axis=0)
+    np.testing.assert_allclose(model.predict(x, verbose=0), expected, atol=1e-5)

@@ -16,6 +16,7 @@ allow_remote = true`` and a token.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -144,6 +145,18 @@ RANGES: dict[tuple[str, str], tuple[float | None, float | None]] = {
 }
 
 
+def _name(key: Any) -> str:
+    """A table or key name as TOML writes it: bare when it can be, else quoted (no newline or escape leaks out)."""
+    text = str(key)
+    return text if text and all(c.isascii() and (c.isalnum() or c in "_-") for c in text) else json.dumps(text)
+
+
+def _show(value: Any, limit: int = 80) -> str:
+    """A value for an error message: its repr, on one line, cut to ``limit`` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _type_name(hint: str) -> str:
     return {"bool": "true or false", "int": "an integer", "float": "a number", "str": "a string",
             "dict[str, float]": "a table of numbers"}.get(hint, hint)
@@ -174,7 +187,7 @@ def _build(table: str, cls: type, values: dict[str, Any], where: Path | None) ->
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - set(fields))
     if unknown:
-        raise EdgeemoError(f"unknown key [{table}] {unknown[0]} (known: {', '.join(fields)})", where)
+        raise EdgeemoError(f"unknown key [{table}] {_name(unknown[0])} (known: {', '.join(fields)})", where)
     kwargs = {}
     for key, value in values.items():
         hint = str(fields[key].type)
@@ -183,16 +196,16 @@ def _build(table: str, cls: type, values: dict[str, Any], where: Path | None) ->
             if isinstance(kwargs[key], dict):  # [fusion.weights] face = 2 keeps voice's default
                 kwargs[key] = {**fields[key].default_factory(), **kwargs[key]}  # type: ignore[misc]
         except TypeError:
-            raise EdgeemoError(f"[{table}] {key} must be {_type_name(hint)}, got {value!r}", where) from None
+            raise EdgeemoError(f"[{table}] {key} must be {_type_name(hint)}, got {_show(value)}", where) from None
         choices = CHOICES.get((table, key))
         if choices and kwargs[key] not in choices:
-            raise EdgeemoError(f"[{table}] {key} must be one of {', '.join(map(str, choices))}, got {value!r}",
+            raise EdgeemoError(f"[{table}] {key} must be one of {', '.join(map(str, choices))}, got {_show(value)}",
                                where)
         low, high = RANGES.get((table, key), (None, None))
         if low is not None and kwargs[key] < low or high is not None and kwargs[key] > high:
             bounds = f"between {low} and {high}" if low is not None and high is not None else (
                 f">= {low}" if low is not None else f"<= {high}")
-            raise EdgeemoError(f"[{table}] {key} must be {bounds}, got {value!r}", where)
+            raise EdgeemoError(f"[{table}] {key} must be {bounds}, got {_show(value)}", where)
         if hint == "str" and "\x00" in kwargs[key]:
             raise EdgeemoError(f"[{table}] {key} must not contain a NUL character", where)
     try:
@@ -208,12 +221,12 @@ def from_dict(data: dict[str, Any], where: Path | None = None) -> DeviceConfig:
         raise EdgeemoError(f"a config must be a set of tables, got {type(data).__name__}", where)
     unknown = sorted(map(str, set(data) - set(TABLES)))
     if unknown:
-        raise EdgeemoError(f"unknown table [{unknown[0]}] (known: {', '.join(TABLES)})", where)
+        raise EdgeemoError(f"unknown table [{_name(unknown[0])}] (known: {', '.join(TABLES)})", where)
     parts = {}
     for table, cls in TABLES.items():
         values = data.get(table, {})
         if not isinstance(values, dict):
-            raise EdgeemoError(f"{table} must be a table ([{table}]), got {values!r}", where)
+            raise EdgeemoError(f"{table} must be a table ([{table}]), got {_show(values)}", where)
         parts[table] = _build(table, cls, values, where)
     cfg = DeviceConfig(**parts)
     check(cfg, where)

@@ -560,8 +560,9 @@ class Pipeline:
                 probs = self.face(frame)
             except Exception as exc:
                 self.counters.errors["face"] += 1
-                self.components["face"].error(f"a frame failed: {type(exc).__name__}: {exc}")
+                self.components["face"].degraded(f"a frame failed: {type(exc).__name__}: {exc}")
                 continue
+            self.components["face"].ok()
             self.counters.frames_processed += 1
             if probs is None:
                 self.counters.no_face += 1
@@ -581,8 +582,9 @@ class Pipeline:
                 windows = self.voice.push(chunk)
             except Exception as exc:
                 self.counters.errors["voice"] += 1
-                self.components["voice"].error(f"a window failed: {type(exc).__name__}: {exc}")
+                self.components["voice"].degraded(f"a window failed: {type(exc).__name__}: {exc}")
                 continue
+            self.components["voice"].ok()
             for probs in windows:
                 self.counters.windows += 1
                 if probs is None:

@@ -691,10 +691,12 @@ def render(report: dict[str, Any]) -> str:
               f"| **{t['hangs']}** | **{t['unclear']}** | |", ""]
     model = report["targets"].get("model")
     if model:
-        lines += [f"Model files: {model['runtime_crashes_caught_by_probe']} of {model['cases']} mutated files crashed "
-                  f"the runtime (a signal) and {model['runtime_hangs_caught_by_probe']} hung it inside "
-                  "`probe_model`'s child process, and were refused with a clear error; the process that asked "
-                  "never loaded them.", ""]
+        lines += [f"Model files (no manifest, so each was first loaded and run in `probe_model`'s child process): "
+                  f"{model['runtime_crashes_caught_by_probe']} of {model['cases']} mutated files crashed the runtime "
+                  f"there (a signal) and {model['runtime_hangs_caught_by_probe']} hung it; such a file is refused "
+                  "with a clear error and never loaded by the process that asked. The rest were refused by the "
+                  "runtimes' own checks (flatbuffer / protobuf verification), the input-shape checks, or loaded "
+                  "and predicted.", ""]
     lines += ["Most frequent rejections per target (file names and numbers elided):", ""]
     for name, r in report["targets"].items():
         lines.append(f"- `{name}`: " + "; ".join(f"{m} ({c})" for m, c in r["top_rejections"][:5]))

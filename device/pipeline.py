@@ -307,7 +307,8 @@ class SinkWorker:
                 for key in ("since", "last_error", "last_error_ts"):
                     if key in extra:
                         out[key] = extra[key]
-            for key in ("since", "last_error", "last_error_ts", "errors"):
+            out["errors"] += extra.pop("errors", 0)  # the sink's own (a failed write) plus exceptions it raised
+            for key in ("since", "last_error", "last_error_ts"):
                 extra.pop(key, None)
             out.update(extra)
         return out
@@ -627,7 +628,8 @@ class Pipeline:
                 report["last_input_age_s"] = round(time.monotonic() - last, 3) if last else None
             components[kind] = report
         components["microphone"]["overflows"] = c.audio_overflows
-        sinks = {w.name: w.report() for w in self._sink_workers}
+        sinks = {w.name: w.report() for w in self._sink_workers} or {  # before run() has started them
+            sink_name(sink): {"state": "starting"} for sink in self.sinks}
         c.errors["sink"] = sum(w.failures for w in self._sink_workers)
         sources = [components[k]["state"] for k in ("camera", "microphone") if components[k]["state"] != OFF]
         sink_states = [r["state"] for r in sinks.values()]

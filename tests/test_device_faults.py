@@ -309,6 +309,7 @@ def test_a_real_full_device_in_a_running_pipeline(face_model, face_frame):
         h = p.health()
         assert h["sinks"]["file"]["state"] == "down" and "No space left on device" in h["sinks"]["file"]["last_error"]
         assert h["sinks"]["file"]["rotations"] == 0 and h["status"] == "degraded"
+        assert h["sinks"]["file"]["errors"] >= h["sinks"]["file"]["dropped"] > 3
     assert os.path.exists("/dev/full") and not os.path.exists("/dev/full.1")
 
 
@@ -358,7 +359,7 @@ def test_a_slow_sse_client_loses_its_oldest_results_and_is_cut_off_without_block
                 client = http.health()["clients"][0]
             i += 1
             time.sleep(0.002)
-        assert slowest < 0.05  # publishing only appends to bounded queues, whatever the client does
+        assert slowest < 0.25  # appends to bounded queues only: never waits for the client (timeout 0.5 s)
         assert client["queued"] <= 4 and client["dropped"] > 0
         h = http.health()
         assert h["clients"] == [] and h["sse_dropped"] >= client["dropped"]
@@ -404,7 +405,7 @@ def test_mqtt_broker_dies_and_returns_while_the_pipeline_runs(tmp_path, face_mod
     try:
         with running(p):
             health = lambda: get_json(http.url + "/health")  # noqa: E731
-            wait_until(lambda: health()["sinks"]["mqtt"]["sent"] > 3, 10, "results to the broker")
+            wait_until(lambda: health()["sinks"]["mqtt"].get("sent", 0) > 3, 10, "results to the broker")
             broker.stop(signal.SIGKILL)
             down = wait_until(lambda: (h := health())["sinks"]["mqtt"]["state"] == "down" and h, 5, "mqtt down")
             assert down["status"] == "degraded" and down["sinks"]["http"]["state"] == "ok"

@@ -42,6 +42,8 @@ MODELS = {
     "voice": ("voice-float", "voice", "voice-float-onnx", "voice-onnx"),
 }
 THREADS = (1, 2, 4)
+BUDGET_S = 20.0  # most seconds of timing per model, backend and thread count
+MIN_RUNS = 30
 
 
 # ----------------------------------------------------------------------------- worker (fresh process)
@@ -54,13 +56,22 @@ def _vm_kib(key: str) -> int | None:
     return None
 
 
-def time_calls(fn: Callable[[], Any], raw: Callable[[], Any], runs: int, warmup: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per-call ms of ``fn`` and ``raw``, interleaved (fair ratio on a loaded CPU), after ``warmup`` calls each."""
+def time_calls(fn: Callable[[], Any], raw: Callable[[], Any], runs: int, warmup: int,
+               budget_s: float = BUDGET_S) -> tuple[np.ndarray, np.ndarray]:
+    """Per-call ms of ``fn`` and ``raw``, interleaved (fair ratio on a loaded CPU), after ``warmup`` calls each.
+
+    Stops early after ``budget_s`` seconds (at least ``MIN_RUNS`` calls): an oversubscribed thread pool can
+    take hundreds of ms per call on a loaded machine."""
+    clock = time.perf_counter
+    start = clock()
     for _ in range(warmup):
         fn()
         raw()
+        if clock() - start > budget_s / 4:
+            break
     a, b = np.empty(runs), np.empty(runs)
-    clock = time.perf_counter
+    start = clock()
+    n = runs
     for i in range(runs):
         t0 = clock()
         fn()
@@ -68,7 +79,10 @@ def time_calls(fn: Callable[[], Any], raw: Callable[[], Any], runs: int, warmup:
         raw()
         t2 = clock()
         a[i], b[i] = (t1 - t0) * 1e3, (t2 - t1) * 1e3
-    return a, b
+        if i + 1 >= MIN_RUNS and t2 - start > budget_s:
+            n = i + 1
+            break
+    return a[:n], b[:n]
 
 
 def percentiles(ms: np.ndarray) -> dict[str, float]:
@@ -77,7 +91,8 @@ def percentiles(ms: np.ndarray) -> dict[str, float]:
     return {"p50": float(p50), "p90": float(p90), "p99": float(p99), "mean": float(ms.mean()), "min": float(ms.min())}
 
 
-def worker(model: str, backend: str, x_file: str, threads: Sequence[int], runs: int, warmup: int) -> dict[str, Any]:
+def worker(model: str, backend: str, x_file: str, threads: Sequence[int], runs: int, warmup: int,
+           budget_s: float = BUDGET_S) -> dict[str, Any]:
     """Run in a fresh process: open ``model`` with ``backend`` at each thread count and time it."""
     from edgeemo.runtime import open_model, quantize
 
@@ -89,10 +104,12 @@ def worker(model: str, backend: str, x_file: str, threads: Sequence[int], runs: 
         runner = open_model(model, backend=backend, threads=t)
         open_ms = (time.perf_counter() - t0) * 1e3
         q = quantize(x, runner.input)
-        pred, raw = time_calls(lambda r=runner: r.predict(x), lambda r=runner, q=q: r.invoke_raw(q), runs, warmup)
+        pred, raw = time_calls(lambda r=runner: r.predict(x), lambda r=runner, q=q: r.invoke_raw(q), runs, warmup,
+                               budget_s)
         lat = percentiles(pred)
         rows.append({
             "threads": t,
+            "calls": len(pred),
             "open_ms": open_ms,
             "latency_ms": lat,
             "invoke_raw_ms": percentiles(raw),
@@ -246,7 +263,7 @@ def run(out: Path, quick: bool = False, say: Callable[[str], None] = print) -> d
     from edgeemo.predict import open_emotion_model
     from edgeemo.shipped import resolve_model
 
-    runs, warmup = (50, 10) if quick else (1000, 100)
+    runs, warmup, budget = (50, 10, 3.0) if quick else (300, 30, BUDGET_S)
     threads = THREADS
     tfl_py, tfl_info = tflite_runtime_python(build=not quick, say=say)
     tfl_info["why_separate_venv"] = numpy2_check()
@@ -265,7 +282,7 @@ def run(out: Path, quick: bool = False, say: Callable[[str], None] = print) -> d
                     say(f"{name} on {backend}, threads {','.join(map(str, threads))} ...")
                     cmd = [python, str(Path(__file__).resolve()), "--worker", str(path), "--backend", backend,
                            "--x", str(x_file), "--threads", ",".join(map(str, threads)), "--runs", str(runs),
-                           "--warmup", str(warmup)]
+                           "--warmup", str(warmup), "--budget", str(budget)]
                     env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
                     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
                     if proc.returncode != 0:
@@ -290,6 +307,7 @@ def run(out: Path, quick: bool = False, say: Callable[[str], None] = print) -> d
         "loadavg": list(os.getloadavg()),
         "runs": runs,
         "warmup": warmup,
+        "budget_s": budget,
         "threads": list(threads),
         "tflite_runtime": tfl_info,
         "models": rows,
@@ -323,6 +341,8 @@ def render(report: dict[str, Any]) -> str:
         "throughput (/s) | size | peak RSS (MiB) |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    short = [(r["model"], r["backend"], row["threads"], row["calls"]) for r in report["models"] for row in r["rows"]
+             if row.get("calls", report["runs"]) < report["runs"]]
     for r in report["models"]:
         for row in r["rows"]:
             lat = row["latency_ms"]
@@ -332,6 +352,9 @@ def render(report: dict[str, Any]) -> str:
                 f"| {row['invoke_raw_ms']['p50']:.3f} | {row['throughput_per_s']:.0f} | {r['size_bytes'] / 1e6:.2f} MB "
                 f"| {r['peak_rss_mb']:.0f} |"
             )
+    if short:
+        lines += ["", f"Stopped early after {report['budget_s']:.0f} s of timing (fewer calls than {report['runs']}): "
+                  + ", ".join(f"{m} on {b} at {t} threads ({n} calls)" for m, b, t, n in short) + "."]
     fe = report["front_ends"]
     lines += ["", "## Front ends (1 thread, timed separately)", "",
               "| stage | what | p50 / p90 / p99 (ms) |", "|---|---|---|"]
@@ -358,6 +381,7 @@ def write_plots(report: dict[str, Any], out_dir: Path) -> list[Path]:
     from matplotlib.ticker import FuncFormatter
 
     plain = FuncFormatter(lambda v, _pos: f"{v:g}")
+    minor = FuncFormatter(lambda v, _pos: f"{v:g}" if f"{v:.0e}"[0] in "25" else "")
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for task in MODELS:
@@ -373,7 +397,7 @@ def write_plots(report: dict[str, Any], out_dir: Path) -> list[Path]:
                    flierprops={"markersize": 2, "alpha": 0.3})
         ax.set_xscale("log")
         ax.xaxis.set_major_formatter(plain)
-        ax.xaxis.set_minor_formatter(plain)
+        ax.xaxis.set_minor_formatter(minor)
         ax.tick_params(axis="x", which="minor", labelsize=7)
         ax.invert_yaxis()
         ax.set_xlabel("latency per call (ms, log scale); box = p25-p75, whiskers = p1-p99")
@@ -387,7 +411,7 @@ def write_plots(report: dict[str, Any], out_dir: Path) -> list[Path]:
         ax2.set_xticks(report["threads"])
         ax2.set_yscale("log")
         ax2.yaxis.set_major_formatter(plain)
-        ax2.yaxis.set_minor_formatter(plain)
+        ax2.yaxis.set_minor_formatter(minor)
         ax2.tick_params(axis="y", which="minor", labelsize=7)
         ax2.set_xlabel(f"threads (machine: {report['machine']['cores']} cores)")
         ax2.set_ylabel("p50 latency (ms, log scale)")
@@ -408,12 +432,13 @@ def main() -> None:
     parser.add_argument("--backend", help=argparse.SUPPRESS)
     parser.add_argument("--x", help=argparse.SUPPRESS)
     parser.add_argument("--threads", default="1,2,4", help=argparse.SUPPRESS)
-    parser.add_argument("--runs", type=int, default=1000, help=argparse.SUPPRESS)
-    parser.add_argument("--warmup", type=int, default=100, help=argparse.SUPPRESS)
+    parser.add_argument("--runs", type=int, default=300, help=argparse.SUPPRESS)
+    parser.add_argument("--warmup", type=int, default=30, help=argparse.SUPPRESS)
+    parser.add_argument("--budget", type=float, default=BUDGET_S, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         threads = [int(t) for t in args.threads.split(",")]
-        print(json.dumps(worker(args.worker, args.backend, args.x, threads, args.runs, args.warmup)))
+        print(json.dumps(worker(args.worker, args.backend, args.x, threads, args.runs, args.warmup, args.budget)))
         return
     report = run(args.out, quick=args.quick)
     print(f"wrote {args.out / 'latency.json'} ({len(report['models'])} model/backend pairs)")

@@ -132,8 +132,9 @@ def latency_section(out: Path) -> list[str]:
     threads = lat["threads"]
     lines = [
         "## Speed and size", "",
-        f"Per model, backend and thread count (`latency.md`, {lat['date']}): batch 1, {lat['runs']} timed "
-        f"`Runner.predict` calls after {lat['warmup']} warm-up, each model/backend in a fresh process (peak RSS of "
+        f"Per model, backend and thread count (`latency.md`, {lat['date']}): batch 1, up to {lat['runs']} timed "
+        f"`Runner.predict` calls (at most {lat.get('budget_s', 0):.0f} s per setting: see `latency.md`) after "
+        f"{lat['warmup']} warm-up, each model/backend in a fresh process (peak RSS of "
         f"that process). Machine: {lat['machine']['cpu']}, {lat['machine']['cores']} cores; threads above that "
         "oversubscribe it. Plots: `latency/latency-face.png`, `latency/latency-voice.png`.", "",
         "| model | backend | " + " | ".join(f"p50 / p99 ms, {t} thr" for t in threads)

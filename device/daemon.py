@@ -16,7 +16,7 @@ from typing import Any, TextIO
 
 from edgeemo.device.config import DeviceConfig, http_token, mqtt_password
 from edgeemo.device.microphone import AudioSource, open_microphone
-from edgeemo.device.pipeline import Counters, FacePath, Pipeline, Sink, VoicePath
+from edgeemo.device.pipeline import Counters, FacePath, Pipeline, Sink, VoicePath, make_detector
 from edgeemo.device.sinks import HttpSink, JsonLinesSink, MqttSink, RotatingFileSink
 from edgeemo.device.sources import FrameSource, open_camera
 
@@ -116,8 +116,8 @@ def build_pipeline(cfg: DeviceConfig, camera: FrameSource | None = None, microph
                                        cfg.camera.loop)
         model = open_face_model(cfg.models.face, cfg.models.backend, threads)
         p = cfg.pipeline
-        face = FacePath(model, margin=p.face_margin, detect_width=p.detect_width, min_face=p.min_face,
-                        detect_every=p.detect_every, scale_factor=p.detect_scale_factor)
+        face = FacePath(model, make_detector(p), margin=p.face_margin, detect_width=p.detect_width,
+                        detect_every=p.detect_every)
     if cfg.microphone.enabled or microphone is not None:
         microphone = microphone or open_microphone(cfg.microphone.source, cfg.microphone.chunk_s, cfg.microphone.loop)
         voice = VoicePath(open_voice_model(cfg.models.voice, cfg.models.backend, threads), cfg.pipeline.hop_s)

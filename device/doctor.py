@@ -119,10 +119,12 @@ def run_checks(cfg: DeviceConfig) -> list[dict[str, str]]:
     """Every check, in a stable order."""
     checks = package_checks()
     try:
-        from edgeemo.device.face_detector import HaarFaceDetector
+        from edgeemo.device.pipeline import make_detector
 
-        HaarFaceDetector()
-        checks.append(_check("face detector", "ok", "OpenCV Haar cascade (frontal face)"))
+        detector = make_detector(cfg.pipeline)
+        what = (f"BlazeFace short-range on {detector.backend} ({detector.path.name})"
+                if cfg.pipeline.detector == "blazeface" else "OpenCV Haar cascade (frontal face)")
+        checks.append(_check("face detector", "ok", what))
     except EdgeemoError as exc:
         checks.append(_check("face detector", "fail", str(exc)))
     if cfg.camera.enabled:

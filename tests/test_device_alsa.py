@@ -2,7 +2,7 @@
 PCM whose capture side reads a raw PCM file (``infile``), defined in a throw-away ~/.asoundrc.
 
 Runs in subprocesses with HOME pointing at that folder, since ALSA reads its configuration
-once per process. CI installs portaudio19-dev and pyaudio (.ci/run, the [microphone] extra).
+once per process. CI installs portaudio19-dev and pyaudio (.ci/run, the [device] extra).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 from conftest import NO_TF
 from edgeemo.device.demo_clip import demo_audio
 
-pytest.importorskip("pyaudio", reason="pyaudio (PortAudio) not installed: pip install 'edgeemo[microphone]'")
+pytest.importorskip("pyaudio", reason="pyaudio (PortAudio) not installed: pip install 'edgeemo[device]'")
 
 ASOUNDRC = """
 pcm.edgeemo_file {{

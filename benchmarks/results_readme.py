@@ -83,21 +83,25 @@ def trained_section(out: Path, suite: dict[str, Any]) -> list[str]:
 
 
 def calibration_section(out: Path) -> list[str]:
-    """Calibration-set size sensitivity (release step) summary."""
-    cal = _load(out, "calibration_sensitivity.json")
-    if cal is None:
-        return []
-    lines = ["### Calibration-set size sensitivity (face int8 TFLite; release step)", "",
-             f"From `calibration_sensitivity.md` ({cal['date']}, `{cal['command']}`): int8 re-exported from the "
-             "shipped face parent with N calibration faces.", "",
-             "| calibration N | int8 accuracy | float accuracy | top-1 agreement with float | largest per-class "
-             "recall change (pts) |", "|---|---|---|---|---|"]
-    for r in cal["rows"]:
-        worst = max(r["per_class_recall_change_points"].items(), key=lambda kv: abs(kv[1]))
-        lines.append(f"| {r['calib_n']}{' (shipped)' if r['source'] == 'shipped' else ''} | "
-                     f"{pct(r['accuracy_int8'])} | {pct(r['accuracy_float'])} | {pct(r['top1_agreement'])} | "
-                     f"{worst[0]} {worst[1]:+.2f} |")
-    return [*lines, "", "Not measured for the voice models (the script re-exports the face run only).", ""]
+    """Calibration-set size sensitivity (release step) summary, face and voice."""
+    lines: list[str] = []
+    for task, stem, unit in (("face", "calibration_sensitivity", "faces"),
+                             ("voice", "calibration_sensitivity_voice", "clips")):
+        cal = _load(out, f"{stem}.json")
+        if cal is None:
+            continue
+        lines += [f"### Calibration-set size sensitivity ({task} int8 TFLite; release step)", "",
+                  f"From `{stem}.md` ({cal['date']}, `{cal['command']}`): int8 re-exported from the "
+                  f"shipped {task} parent with N calibration {unit}.", "",
+                  "| calibration N | int8 accuracy | float accuracy | top-1 agreement with float | largest per-class "
+                  "recall change (pts) |", "|---|---|---|---|---|"]
+        for r in cal["rows"]:
+            worst = max(r["per_class_recall_change_points"].items(), key=lambda kv: abs(kv[1]))
+            lines.append(f"| {r['calib_n']}{' (shipped)' if r['source'] == 'shipped' else ''} | "
+                         f"{pct(r['accuracy_int8'])} | {pct(r['accuracy_float'])} | {pct(r['top1_agreement'])} | "
+                         f"{worst[0]} {worst[1]:+.2f} |")
+        lines.append("")
+    return lines
 
 
 def fusion_section(out: Path) -> list[str]:

@@ -89,7 +89,7 @@ class HttpConfig:
     token_file: str = ""  # a file holding the token (first line)
     sse_queue: int = 32  # results waiting per /events client; the oldest is dropped (and counted)
     max_clients: int = 8  # /events streams at once (503 beyond)
-    client_timeout_s: float = 10.0  # a client that does not read (or send its request) this long is dropped
+    client_timeout_s: float = 10.0  # a client whose connection takes no data (or no request) this long is dropped
 
 
 @dataclass(frozen=True)

@@ -220,6 +220,24 @@ def other_release(out: Path) -> list[str]:
     if seed:
         lines.append("- Voice, seed papers' leaky random-split protocols (`voice_seed_protocols.md`): "
                      + ", ".join(f"{r['protocol']} {r['arch']} {pct(r['accuracy'])}" for r in seed) + ".")
+    fuzz = _load(out, "fuzz.json")
+    if fuzz:
+        t = fuzz["total"]
+        lines.append(f"- Fuzzing (`fuzz.md`, `{fuzz['command']}`): {t['cases']:,} fuzzed images, audio, manifests and "
+                     f"model files: {t['crashes']} crashes, {t['hangs']} hangs, {t['unclear']} unclear errors "
+                     f"({t['rejected_clear']:,} rejected with a clear error).")
+    soak = _load(out, "soak.json")
+    if soak:
+        lines.append(f"- Soak (`soak.md`, `soak.png`): `edgeemo run` for {soak['duration_s'] / 60:.0f} min: RSS "
+                     f"{soak['rss_growth_mb_after_warmup']:+.2f} MB after warm-up, file descriptors "
+                     f"{soak['fds'][0]}-{soak['fds'][-1]}, threads {soak['threads'][0]}-{soak['threads'][-1]} "
+                     "(min-max after warm-up); "
+                     f"checks {'passed' if soak['passed'] else 'FAILED'}.")
+    faults = _load(out, "fault_injection.json")
+    if faults:
+        lines.append(f"- Fault injection (`fault_injection.md`, `{faults['command']}`): {len(faults['scenarios'])} "
+                     f"scenarios; survived all: {faults['all_survived']}; recovered from all: "
+                     f"{faults['all_recovered']}.")
     if (out / "aarch64.md").exists():
         lines.append("- aarch64 under qemu (Cortex-A72/A76 profiles): `aarch64.md`, `aarch64_findings.md`.")
     if (out / "training").exists():

@@ -64,6 +64,10 @@ RELEASE = {
     "aarch64": ("aarch64_env.sh, aarch64_smoke.py, aarch64_cost.py (qemu-aarch64, ~50 min)",
                 ["aarch64.json", "aarch64.md", "aarch64_smoke.json", "aarch64_smoke_voice.json",
                  "aarch64_findings.md"]),
+    "fuzz": ("fuzz.py (10,500 fuzzed inputs in watchdogged workers, ~5 min)", ["fuzz.json", "fuzz.md"]),
+    "soak": ("soak.py (edgeemo run for 10 minutes)", ["soak.json", "soak.md", "soak.png"]),
+    "fault_injection": ("fault_injection.py (11 faults x 5 repeats against a running daemon, ~15 min)",
+                        ["fault_injection.json", "fault_injection.md"]),
     "training": ("train_face_models.sh, train_voice_models.sh (CPU hours)",
                  ["training", "voice_augmentation_runs.md"]),
 }

@@ -475,6 +475,7 @@ class Pipeline:
 
     def _start_threads(self) -> None:
         names: set[str] = set()
+        workers = []
         for sink in self.sinks:
             name = base = sink_name(sink)
             n = 1
@@ -482,7 +483,9 @@ class Pipeline:
                 n += 1
                 name = f"{base}-{n}"
             names.add(name)
-            self._sink_workers.append(SinkWorker(sink, name, self.settings.sink_queue, self.clock))
+            workers.append(SinkWorker(sink, name, self.settings.sink_queue, self.clock))
+        # one assignment: /health (another thread) sees all the sinks or none of them, never half the list
+        self._sink_workers = workers
         specs = []
         if self.camera is not None:
             specs += [("camera", self._capture, ("camera", self.camera, self.frames)),

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 # Runs the CLI with `import tensorflow` (and keras) made impossible.
@@ -46,3 +48,19 @@ def one_line_error(result) -> str:
     assert len(lines) == 1, result.output
     assert lines[0].startswith("error: ")
     return lines[0]
+
+
+@pytest.fixture(scope="session")
+def face_model():
+    """The shipped int8 face model, one interpreter thread (shared by the device tests)."""
+    from edgeemo.predict import open_face_model
+
+    return open_face_model("face", threads=1)
+
+
+@pytest.fixture(scope="session")
+def voice_model():
+    """The shipped int8 voice model, one interpreter thread."""
+    from edgeemo.predict import open_voice_model
+
+    return open_voice_model("voice", threads=1)

@@ -32,20 +32,9 @@ from test_device_mqtt import Broker, wait_until
 
 from edgeemo.audio import SAMPLE_RATE
 from edgeemo.errors import EdgeemoError
-from edgeemo.predict import open_face_model, open_voice_model
 
 QUICK = PipelineSettings(publish_interval_s=0.05, heartbeat_s=0.2, retry_initial_s=0.05, retry_max_s=0.2,
                          stall_s=0.5)
-
-
-@pytest.fixture(scope="module")
-def face_model():
-    return open_face_model("face", threads=1)
-
-
-@pytest.fixture(scope="module")
-def voice_model():
-    return open_voice_model("voice", threads=1)
 
 
 @pytest.fixture(scope="module")

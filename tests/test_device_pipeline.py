@@ -20,19 +20,8 @@ from edgeemo.device.sources import FrameReplay
 from edgeemo.audio import SAMPLE_RATE
 from edgeemo.errors import EdgeemoError
 from edgeemo.labels import EMOTIONS
-from edgeemo.predict import open_face_model, open_voice_model
 
 FAST = PipelineSettings(publish_interval_s=0.0, retry_initial_s=0.01, retry_max_s=0.02)
-
-
-@pytest.fixture(scope="module")
-def face_model():
-    return open_face_model("face", threads=1)
-
-
-@pytest.fixture(scope="module")
-def voice_model():
-    return open_voice_model("voice", threads=1)
 
 
 @pytest.fixture(scope="module")

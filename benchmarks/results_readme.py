@@ -299,8 +299,11 @@ def render_readme(out: Path, suite: dict[str, Any]) -> str:
         "",
         *bench_section(out, "voice_ravdess_17-20.json", "Voice: RAVDESS actors 17-20", "clips"),
     ]
-    if (out / "voice_cremad_1009-1010.json").exists():
-        lines += bench_section(out, "voice_cremad_1009-1010.json", "Voice: CREMA-D actors 1009-1010", "clips")
+    for stem, title in (("voice_cremad_1009-1010", "Voice: CREMA-D actors 1009-1010"),
+                        ("voice_savee", "Voice: SAVEE DC and JE (cross-corpus for the RAVDESS-trained model)"),
+                        ("voice_tess", "Voice: TESS YAF (cross-corpus for the RAVDESS-trained model)")):
+        if (out / f"{stem}.json").exists():
+            lines += bench_section(out, f"{stem}.json", title, "clips")
     lines += ["Confusion matrices: `voice/<set>/`. Per-class int8 changes as a plot: `plots/int8-per-class.png`.",
               "", *trained_section(out, suite), *calibration_section(out), *fusion_section(out),
               *latency_section(out), *overhead_and_device(out),

@@ -29,6 +29,10 @@ QUICK_PER_CLASS = 6  # --quick: the first 6 clips per class of RAVDESS 17-20 onl
 SETS = {
     "ravdess_17-20": ("ravdess", "17,18,19,20", "RAVDESS actors 17-20 (speaker-independent, held out)"),
     "cremad_1009-1010": ("cremad", "1009,1010", "CREMA-D actors 1009-1010 (speaker-independent, held out)"),
+    # cross-corpus for a RAVDESS-trained model: every clip of these corpora (the title says so when it never
+    # heard them); real microphones are not RAVDESS
+    "savee": ("savee", "DC,JE", "SAVEE speakers DC and JE (speaker-independent, held out)"),
+    "tess": ("tess", "YAF", "TESS speaker YAF (speaker-independent, held out)"),
 }
 
 

@@ -274,11 +274,11 @@ def train_ensemble_cmd(
         list[Path], typer.Argument(help="Finished face or voice run folders with the same preprocessing and split.")
     ],
     out: Annotated[Path, typer.Option(help="New run folder for the ensemble (export it like any run).")] = Path(
-        "runs/voice-ensemble"
+        "runs/ensemble"
     ),
     search: Annotated[
         bool,
-        typer.Option(help="Score every combination of 1-3 of RUNS on the validation clips and build the best one."),
+        typer.Option(help="Score every combination of 1-3 of RUNS on their validation samples and build the best one."),
     ] = False,
     max_params: Annotated[
         int, typer.Option(help="--search: leave out combinations with more parameters than this in all.")

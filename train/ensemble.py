@@ -17,7 +17,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +68,7 @@ class Member:
         self._model: keras.Model | None = None
         self.x: dict[str, np.ndarray] = {}  # model inputs of the val and test samples (shared by members)
         self.y: dict[str, np.ndarray] = {}
+        self._probs: dict[str, np.ndarray] = {}
 
     @property
     def name(self) -> str:
@@ -81,14 +81,10 @@ class Member:
         return self._model
 
     def probs(self, split: str) -> np.ndarray:
-        """Softmax outputs on the run's validation or test samples."""
+        """Softmax outputs on the run's validation or test samples (computed once)."""
         if split not in self._probs:
             self._probs[split] = self.model.predict(self.x[split], batch_size=256, verbose=0)
         return self._probs[split]
-
-    @cached_property
-    def _probs(self) -> dict[str, np.ndarray]:
-        return {}
 
     def read_inputs(self) -> None:
         """Val and test model inputs through THE core preprocessing (voice: the cached MFCCs)."""

@@ -126,6 +126,15 @@ def train_face_cmd(
     init_from: Annotated[
         Path | None, typer.Option(help="Start from the weights of a trained .keras model of the same architecture.")
     ] = None,
+    teacher: Annotated[
+        Path | None,
+        typer.Option(
+            help="Distil a finished face run (e.g. an ensemble): train on its softened outputs mixed with the labels. "
+            "It must share this run's validation split."
+        ),
+    ] = None,
+    teacher_weight: Annotated[float, typer.Option(help="--teacher: weight of its outputs in the targets.")] = 0.5,
+    temperature: Annotated[float, typer.Option(help="--teacher: softening temperature of its outputs.")] = 2.0,
 ) -> None:
     """Train a face emotion model (48x48 gray) and report held-out test metrics."""
     from edgeemo.train.augment import FaceAugmentation
@@ -159,6 +168,9 @@ def train_face_cmd(
         block_dropout=block_dropout,
         init_from=init_from,
         split_seed=split_seed,
+        teacher=teacher,
+        teacher_weight=teacher_weight,
+        temperature=temperature,
     )
 
 
@@ -283,8 +295,17 @@ def train_ensemble_cmd(
     max_params: Annotated[
         int, typer.Option(help="--search: leave out combinations with more parameters than this in all.")
     ] = 500_000,
+    mirror: Annotated[
+        bool,
+        typer.Option(
+            help="Faces: also average each model over the mirror image (same weights and size, twice the compute)."
+        ),
+    ] = False,
 ) -> None:
-    """Average the softmax outputs of runs into one model (one int8 file after export)."""
+    """Average the softmax outputs of runs into one model (one int8 file after export).
+
+    With --mirror a single face run is enough: the model is then averaged over the face and
+    its left-right mirror image."""
     import json
 
     from rich.table import Table
@@ -294,8 +315,8 @@ def train_ensemble_cmd(
 
     chosen = list(runs)
     if search:
-        members = load_members(chosen)
-        rows = scores(members, tuple(n for n in (1, 2, 3) if n <= len(members)), max_params)
+        members = load_members(chosen, mirror)
+        rows = scores(members, tuple(n for n in (1, 2, 3) if n <= len(members)), max_params, mirror)
         if not rows:
             raise EdgeemoError(f"no combination of the runs has at most {max_params:,} parameters")
         table = Table(title=f"best 10 of {len(rows)} (mean of softmax; chosen by validation, test only reported; "
@@ -307,13 +328,13 @@ def train_ensemble_cmd(
             table.add_row(" + ".join(row["members"]), *numbers)
         console.print(table)
         best = rows[0]["members"]
-        if len(best) < 2:
+        if len(best) < 2 and not mirror:
             raise EdgeemoError(f"the best validation score is a single run ({best[0]}): nothing to ensemble")
         by_name = {r.name: r for r in chosen}
         chosen = [by_name[name] for name in best]
         out.mkdir(parents=True, exist_ok=True)
         (out / "search.json").write_text(json.dumps(rows, indent=2))
-    build_ensemble(chosen, out)
+    build_ensemble(chosen, out, mirror)
 
 
 @app.command("demo")

@@ -140,3 +140,60 @@ def test_face_runs_ensemble_on_the_val_and_test_images_of_their_split(tmp_path):
     members = [keras.models.load_model(r / "best.keras") for r in runs]
     expected = np.mean([m.predict(x, verbose=0) for m in members], axis=0)
     np.testing.assert_allclose(model.predict(x, verbose=0), expected, atol=1e-5)
+
+
+def fer_folder(root, rng):
+    import cv2
+
+    for split, n in (("train", 4), ("publictest", 3)):
+        for label in EMOTIONS:
+            (root / split / label).mkdir(parents=True)
+            for i in range(n):
+                cv2.imwrite(str(root / split / label / f"{i}.png"), rng.integers(0, 255, (48, 48), np.uint8))
+    return root
+
+
+def test_mirror_averaging_is_the_mean_over_the_face_and_its_mirror_image_at_the_same_size(tmp_path):
+    import keras
+    from edgeemo.export.tflite import convert_tflite
+    from edgeemo.train.ensemble import build_ensemble
+
+    from edgeemo.runtime import open_model
+
+    rng = np.random.default_rng(0)
+    root = fer_folder(tmp_path / "fer", rng)
+    run = fake_face_run(tmp_path / "a", root, 1)
+    inputs = keras.Input((48, 48, 1))  # weights that dominate the file: 44k parameters in the dense layers
+    h = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3, activation="relu")(inputs))
+    h = keras.layers.Dense(4000, activation="relu")(h)
+    decisive = keras.initializers.RandomNormal(stddev=1.0)  # outputs far from uniform
+    outputs = keras.layers.Dense(len(EMOTIONS), activation="softmax", kernel_initializer=decisive)(h)
+    keras.Model(inputs, outputs).save(run / "best.keras")
+    report = build_ensemble([run], tmp_path / "mirror", mirror=True)
+    model = keras.models.load_model(tmp_path / "mirror" / "best.keras")
+    member = keras.models.load_model(run / "best.keras")
+    saw = (np.arange(48) % 4 / 3)[None, None, :, None]  # rising teeth: falling in the mirror image
+    x = (0.8 * saw + 0.2 * rng.random((5, 48, 48, 1))).astype(np.float32)
+    expected = (member.predict(x, verbose=0) + member.predict(x[:, :, ::-1], verbose=0)) / 2
+    np.testing.assert_allclose(model.predict(x, verbose=0), expected, atol=1e-5)
+    assert not np.allclose(member.predict(x, verbose=0), expected, atol=1e-4)  # the mirror view matters
+    assert report["params"] == member.count_params() + 48 * 48  # shared weights + the fixed flip
+    config = json.loads((tmp_path / "mirror" / "config.json").read_text())
+    assert config["arch"] == "tiny-cnn+mirror" and config["ensemble"]["mirror"] is True
+    # full-integer TFLite: the flip is a 0/1 matrix, exact in int8; the file holds the weights once
+    int8 = tmp_path / "m.tflite"
+    int8.write_bytes(convert_tflite(model, "int8", rng.random((32, 48, 48, 1)).astype(np.float32)))
+    single = convert_tflite(member, "int8", rng.random((32, 48, 48, 1)).astype(np.float32))
+    assert int8.stat().st_size < len(single) + 16_000  # not twice 44k weights
+    runner = open_model(int8, probe="never")
+    got = runner.predict(x)
+    assert np.abs(got - expected).max() < 0.05
+
+
+def test_mirror_is_refused_for_voice_naming_the_run(tmp_path):
+    from edgeemo.train.ensemble import load_members
+
+    run = fake_run(tmp_path / "a", "conv1d", 1)
+    with pytest.raises(EdgeemoError, match="faces only") as err:
+        load_members([run], mirror=True)
+    assert str(run) in str(err.value)

@@ -109,3 +109,44 @@ def test_export_then_bench_float_and_int8(run_dir, tmp_path):
         assert m["latency_ms"]["p50"] <= m["latency_ms"]["p99"]
         assert set(m["per_class"]) >= {"disgust", "fear"}
     assert by_quant["int8"]["size_bytes"] < by_quant["none"]["size_bytes"] / 3
+
+
+def test_distillation_targets_mix_labels_and_the_softened_teacher(run_dir):
+    from types import SimpleNamespace
+
+    import keras
+    import numpy as np
+    from edgeemo.train.face import teacher_targets
+
+    from edgeemo.face import FacePreprocessing
+
+    rng = np.random.default_rng(0)
+    x = rng.random((20, 48, 48, 1)).astype(np.float32)
+    train = SimpleNamespace(labels=np.arange(20) % 7)
+    probs = keras.models.load_model(run_dir / "best.keras").predict(x, verbose=0)
+    pre = FacePreprocessing()
+    pure, info = teacher_targets(run_dir, train, x, set(), pre, weight=1.0, temperature=1.0)
+    np.testing.assert_allclose(pure, probs / probs.sum(1, keepdims=True), atol=1e-5)
+    assert info["teacher"] == str(run_dir) and info["teacher_params"] > 0
+    mixed, _ = teacher_targets(run_dir, train, x, set(), pre, weight=0.5, temperature=1.0)
+    np.testing.assert_allclose(mixed, 0.5 * keras.utils.to_categorical(train.labels, 7) + 0.5 * pure, atol=1e-5)
+    hot, _ = teacher_targets(run_dir, train, x, set(), pre, weight=1.0, temperature=4.0)
+
+    def entropy(p):
+        return -(p * np.log(p)).sum(1)
+
+    assert (entropy(hot) >= entropy(pure) - 1e-6).all()  # a higher temperature softens
+    np.testing.assert_allclose(mixed.sum(1), 1.0, atol=1e-5)
+
+
+def test_distilled_run_records_its_teacher_and_refuses_one_that_saw_its_validation_faces(run_dir, tmp_path):
+    student = tmp_path / "student"
+    result = _train(student, 1, "--teacher", str(run_dir), "--teacher-weight", "0.7")
+    assert result.exit_code == 0, result.output
+    config = json.loads((student / "config.json").read_text())
+    assert config["distillation"]["teacher"] == str(run_dir) and config["distillation"]["weight"] == 0.7
+    # another train/val cut: the teacher trained on faces this run validates on
+    result = _train(tmp_path / "leaky", 1, "--teacher", str(run_dir), "--split-seed", "5")
+    assert result.exit_code == 1
+    assert "teacher trained on" in result.output and "split.json" in result.output
+    assert "Traceback" not in result.output

@@ -10,6 +10,10 @@ full-integer TFLite like a single model does.
 
 Choosing which runs to combine is a validation-set decision: ``scores`` prints validation
 accuracy for every combination (``--search``), and the test split is only reported.
+
+Faces can also be averaged with their mirror image (``mirror=True``, ``--mirror``): the
+model runs on the face and on the face flipped left-right, with the same weights, so the
+parameters and the file size stay those of the members and the compute doubles.
 """
 
 from __future__ import annotations
@@ -68,7 +72,7 @@ class Member:
         self._model: keras.Model | None = None
         self.x: dict[str, np.ndarray] = {}  # model inputs of the val and test samples (shared by members)
         self.y: dict[str, np.ndarray] = {}
-        self._probs: dict[str, np.ndarray] = {}
+        self._probs: dict[tuple[str, bool], np.ndarray] = {}
 
     @property
     def name(self) -> str:
@@ -80,11 +84,16 @@ class Member:
             self._model = keras.models.load_model(self.run / "best.keras", compile=False)
         return self._model
 
-    def probs(self, split: str) -> np.ndarray:
-        """Softmax outputs on the run's validation or test samples (computed once)."""
-        if split not in self._probs:
-            self._probs[split] = self.model.predict(self.x[split], batch_size=256, verbose=0)
-        return self._probs[split]
+    def probs(self, split: str, mirror: bool = False) -> np.ndarray:
+        """Softmax outputs on the run's validation or test samples (computed once); with
+        ``mirror``, the mean of the outputs on the faces and on their mirror images."""
+        if (split, mirror) not in self._probs:
+            x = self.x[split]
+            views = [x, x[:, :, ::-1]] if mirror else [x]
+            self._probs[split, mirror] = np.mean(
+                [self.model.predict(v, batch_size=256, verbose=0) for v in views], axis=0
+            )
+        return self._probs[split, mirror]
 
     def read_inputs(self) -> None:
         """Val and test model inputs through THE core preprocessing (voice: the cached MFCCs)."""
@@ -118,12 +127,14 @@ class Member:
             self.y[split] = np.asarray([index[src][0].labels[index[src][1]] for src in wanted], np.int64)
 
 
-def load_members(runs: list[Path]) -> list[Member]:
+def load_members(runs: list[Path], mirror: bool = False) -> list[Member]:
     """Read the runs and check they can form one model (same inputs, same val/test samples)."""
-    if len(runs) < 2:
-        raise EdgeemoError("an ensemble needs at least two run folders")
+    if len(runs) < (1 if mirror else 2):
+        raise EdgeemoError("an ensemble needs at least two run folders (or one with mirror averaging)")
     members = [Member(r) for r in runs]
     first = members[0]
+    if mirror and first.task != "face":
+        raise EdgeemoError("mirror averaging is for faces only", first.run / "config.json")
     for m in members[1:]:
         for key in SHARED_KEYS:
             if m.config.get(key) != first.config.get(key):
@@ -151,12 +162,13 @@ def accuracy(probs: np.ndarray, y: np.ndarray) -> float:
 
 
 def scores(
-    members: list[Member], sizes: tuple[int, ...] = (1, 2, 3), max_params: int | None = None
+    members: list[Member], sizes: tuple[int, ...] = (1, 2, 3), max_params: int | None = None, mirror: bool = False
 ) -> list[dict[str, Any]]:
-    """Validation and test accuracy of every combination of ``sizes`` members (mean of softmax)
-    with at most ``max_params`` parameters in all, sorted by validation accuracy alone (ties:
-    fewer members first); test is only reported."""
-    cached = {m.name: {s: m.probs(s) for s in ("val", "test")} for m in members}
+    """Validation and test accuracy of every combination of ``sizes`` members (mean of softmax;
+    with ``mirror``, of each member on the faces and their mirror images) with at most
+    ``max_params`` parameters in all, sorted by validation accuracy alone (ties: fewer members
+    first); test is only reported."""
+    cached = {m.name: {s: m.probs(s, mirror) for s in ("val", "test")} for m in members}
     y = members[0].y
     rows = []
     for n in sizes:
@@ -167,6 +179,7 @@ def scores(
             mean = {s: np.mean([cached[m.name][s] for m in combo], axis=0) for s in ("val", "test")}
             rows.append({
                 "members": [m.name for m in combo],
+                "mirror": mirror,
                 "params": params,
                 "val_accuracy": accuracy(mean["val"], y["val"]),
                 "test_accuracy": accuracy(mean["test"], y["test"]),
@@ -196,34 +209,61 @@ def average_model(models: list[keras.Model], name: str = "ensemble") -> keras.Mo
     return keras.Model(inputs, averaged, name=name)
 
 
-def build_ensemble(runs: list[Path], out: Path) -> dict[str, Any]:
+def mirrored(image: keras.KerasTensor) -> keras.KerasTensor:
+    """The (height, width, 1) image flipped left-right, as a fixed permutation matrix applied
+    along the width (a frozen Dense layer): plain layers only, so the .keras file loads
+    anywhere and converts to full-integer TFLite and to ONNX (the 0/1 weights quantize exactly)."""
+    height, width, channels = image.shape[1:]
+    if channels != 1:
+        raise EdgeemoError(f"mirror averaging expects one-channel images, not {channels} channels")
+    rows = keras.layers.Reshape((height, width), name="mirror_rows")(image)
+    flip = keras.layers.Dense(width, use_bias=False, trainable=False, name="mirror")
+    flipped = flip(rows)
+    flip.set_weights([np.eye(width, dtype=np.float32)[::-1]])
+    return keras.layers.Reshape((height, width, 1), name="mirror_image")(flipped)
+
+
+def mirror_averaged(model: keras.Model) -> keras.Model:
+    """Mean of ``model`` on the image and on its mirror image; the two calls share weights."""
+    inputs = keras.Input(shape=model.input_shape[1:], name="face")
+    averaged = keras.layers.Average(name="mirror_average")([model(inputs), model(mirrored(inputs))])
+    return keras.Model(inputs, averaged, name=f"{model.name}_mirror")
+
+
+def build_ensemble(runs: list[Path], out: Path, mirror: bool = False) -> dict[str, Any]:
     """Write a run folder in ``out`` (best.keras, config.json, split.json, metrics.json) that
-    export reads like any training run; returns the test metrics."""
-    members = load_members(runs)
+    export reads like any training run; returns the test metrics. ``mirror``: faces only,
+    average every member over the face and its mirror image."""
+    members = load_members(runs, mirror)
     out = Path(out)
     if out.resolve() in {m.run.resolve() for m in members}:
         raise EdgeemoError("--out must be a new folder, not one of the members", out)
     out.mkdir(parents=True, exist_ok=True)
     archs = [m.config["arch"] for m in members]
-    model = average_model([m.model for m in members], name="ensemble_" + "_".join(archs).replace("-", "_"))
+    name = "ensemble_" + "_".join(archs).replace("-", "_")
+    model = average_model([m.model for m in members], name=name) if len(members) > 1 else members[0].model
+    if mirror:
+        model = mirror_averaged(model)
     first = members[0]
     probs = {s: model.predict(first.x[s], batch_size=256, verbose=0) for s in ("val", "test")}
-    member_mean = {s: np.mean([m.probs(s) for m in members], axis=0) for s in ("val", "test")}
+    member_mean = {s: np.mean([m.probs(s, mirror) for m in members], axis=0) for s in ("val", "test")}
     gap = max(float(np.abs(probs[s] - member_mean[s]).max()) for s in ("val", "test"))
     if gap > 1e-4:
         raise EdgeemoError(f"the rebuilt ensemble differs from its members' mean by {gap:.2g}", out)
     config = dict(first.config)
+    arch = "ensemble(" + "+".join(archs) + ")" if len(members) > 1 else archs[0]
     config.update({
-        "arch": "ensemble(" + "+".join(archs) + ")",
+        "arch": arch + ("+mirror" if mirror else ""),
         "ensemble": {
-            "combine": "mean of softmax outputs",
+            "combine": "mean of softmax outputs" + (" over each face and its mirror image" if mirror else ""),
+            "mirror": mirror,
             "members": [
                 {
                     "run": str(m.run),
                     "arch": m.config["arch"],
                     "augmentation": m.config.get("augmentation"),
                     "params": int(m.model.count_params()),
-                    "val_accuracy": accuracy(m.probs("val"), m.y["val"]),
+                    "val_accuracy": accuracy(m.probs("val", mirror), m.y["val"]),
                 }
                 for m in members
             ],
@@ -244,7 +284,8 @@ def build_ensemble(runs: list[Path], out: Path) -> dict[str, Any]:
     })
     (out / "metrics.json").write_text(json.dumps(report, indent=2))
     console.print(
-        f"ensemble of {len(members)} ({config['arch']}, {report['params']:,} parameters): "
+        f"ensemble of {len(members)}{' with mirror averaging' if mirror else ''} "
+        f"({config['arch']}, {report['params']:,} parameters): "
         f"val accuracy {report['val_accuracy']:.4f}, test accuracy {report['accuracy']:.4f}, "
         f"UAR {report['uar']:.4f} ({report['protocol']}); run folder {out}"
     )

@@ -104,17 +104,77 @@ def resolve_splits(
 
 
 def make_dataset(
-    x: np.ndarray, y: np.ndarray, batch: int, augment: keras.Sequential | None, seed: int, shuffle: bool = False
+    x: np.ndarray,
+    y: np.ndarray,
+    batch: int,
+    augment: keras.Sequential | None,
+    seed: int,
+    shuffle: bool = False,
+    targets: np.ndarray | None = None,
+    sample_weight: np.ndarray | None = None,
 ) -> tf.data.Dataset:
-    """Batches of (x, one-hot y); training sets (``augment`` or ``shuffle``) are reshuffled every epoch."""
-    onehot = keras.utils.to_categorical(y, len(EMOTIONS)).astype(np.float32)
-    ds = tf.data.Dataset.from_tensor_slices((x, onehot))
+    """Batches of (x, one-hot y) or (x, ``targets``) [+ ``sample_weight``]; training sets
+    (``augment`` or ``shuffle``) are reshuffled every epoch."""
+    if targets is None:
+        targets = keras.utils.to_categorical(y, len(EMOTIONS))
+    columns: tuple[np.ndarray, ...] = (x, targets.astype(np.float32))
+    if sample_weight is not None:
+        columns += (sample_weight.astype(np.float32),)
+    ds = tf.data.Dataset.from_tensor_slices(columns)
     if augment is not None or shuffle:
         ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch)
     if augment is not None:
-        ds = ds.map(lambda a, b: (augment(a, training=True), b), num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.map(lambda a, *rest: (augment(a, training=True), *rest), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def teacher_targets(
+    teacher: Path,
+    train: FaceDataset,
+    x_train: np.ndarray,
+    held_out: set[str],
+    pre: FacePreprocessing,
+    weight: float,
+    temperature: float,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Training targets for distillation: ``(1 - weight) * one-hot + weight * teacher``, the
+    teacher's softmax (a finished face run, e.g. an ensemble) softened by ``temperature``
+    (p ** (1/T), renormalised: the same as dividing its logits by T).
+
+    The teacher runs once on the un-augmented training faces through THE preprocessing. It
+    must not have trained on this run's validation or test faces (``held_out``), or model
+    selection and the test score would see them through its outputs."""
+    from edgeemo.train.ensemble import Member
+
+    if not 0.0 < weight <= 1.0:
+        raise EdgeemoError(f"--teacher-weight must be in (0, 1], got {weight}")
+    if temperature <= 0:
+        raise EdgeemoError(f"--temperature must be positive, got {temperature}")
+    source = Member(teacher)
+    if source.task != "face" or source.config.get("labels") != list(EMOTIONS):
+        raise EdgeemoError("the teacher is not a face run with the canonical labels", teacher / "config.json")
+    if source.pre.to_dict() != pre.to_dict():
+        raise EdgeemoError("the teacher's preprocessing differs from this run's", teacher / "config.json")
+    leaked = held_out & set(source.split.get("train", []))
+    if leaked:
+        raise EdgeemoError(
+            f"the teacher trained on {len(leaked)} of this run's validation/test faces (first: {sorted(leaked)[0]}); "
+            "train it with the same --split-seed", teacher / "split.json")
+    probs = source.model.predict(x_train, batch_size=512, verbose=0).astype(np.float64)
+    soft = np.clip(probs, 1e-8, 1.0) ** (1.0 / temperature)
+    soft /= soft.sum(axis=1, keepdims=True)
+    onehot = keras.utils.to_categorical(train.labels, len(EMOTIONS))
+    info = {
+        "teacher": str(teacher),
+        "teacher_arch": source.config.get("arch"),
+        "teacher_params": int(source.model.count_params()),
+        "teacher_train_accuracy": float((probs.argmax(1) == train.labels).mean()),
+        "weight": weight,
+        "temperature": temperature,
+        "targets": "(1 - weight) * one-hot + weight * teacher softmax at temperature, on un-augmented faces",
+    }
+    return ((1.0 - weight) * onehot + weight * soft).astype(np.float32), info
 
 
 def initialised(model: keras.Model, init_from: Path | None) -> keras.Model:
@@ -153,12 +213,16 @@ def train_face(
     block_dropout: float = 0.2,
     init_from: Path | None = None,
     split_seed: int | None = None,
+    teacher: Path | None = None,
+    teacher_weight: float = 0.5,
+    temperature: float = 2.0,
 ) -> dict[str, Any]:
     """Train (or resume) a face model in ``out``; returns the test metrics of the best checkpoint.
 
     ``split_seed`` cuts train/val with another seed than ``settings.seed`` (init, augmentation,
     order): runs that differ only in their seed then share one validation set, so they can be
-    compared, or ensembled, on it."""
+    compared, or ensembled, on it. ``teacher``: distil a finished face run (see
+    ``teacher_targets``)."""
     augmentation = augmentation or FaceAugmentation()
     settings = settings or TrainSettings()
     pre = FacePreprocessing()
@@ -193,14 +257,24 @@ def train_face(
     }
     if split_seed is not None:
         config["split_seed"] = split_seed
+    x_train, x_val, x_test = (preprocess_faces(d.images, pre) for d in (train, val, test))
+    weights_by_class = class_weights(train.labels, len(EMOTIONS), class_weight)
+    targets = sample_weight = None
+    if teacher is not None:
+        held_out = set(val.sources) | set(test.sources)
+        targets, config["distillation"] = teacher_targets(
+            teacher, train, x_train, held_out, pre, teacher_weight, temperature
+        )
+        if weights_by_class is not None:  # by the true class: Keras would take the soft target's argmax
+            sample_weight = np.array([weights_by_class[int(c)] for c in train.labels])
+            weights_by_class = None
     check_config(out, config)
     (out / "split.json").write_text(json.dumps({"train": train.sources, "val": val.sources, "test": test.sources}))
-    x_train, x_val, x_test = (preprocess_faces(d.images, pre) for d in (train, val, test))
     train_ds = make_dataset(
-        x_train, train.labels, settings.batch_size, face_augmenter(augmentation, settings.seed), settings.seed
+        x_train, train.labels, settings.batch_size, face_augmenter(augmentation, settings.seed), settings.seed,
+        targets=targets, sample_weight=sample_weight,
     )
     val_ds = make_dataset(x_val, val.labels, 512, None, settings.seed)
-    weights_by_class = class_weights(train.labels, len(EMOTIONS), class_weight)
     steps = int(np.ceil(len(x_train) / settings.batch_size))
     model = fit(
         out,

@@ -135,6 +135,13 @@ def train_face_cmd(
     ] = None,
     teacher_weight: Annotated[float, typer.Option(help="--teacher: weight of its outputs in the targets.")] = 0.5,
     temperature: Annotated[float, typer.Option(help="--teacher: softening temperature of its outputs.")] = 2.0,
+    precision: Annotated[
+        str,
+        typer.Option(
+            help="auto (mixed_float16 on a GPU, mixed_bfloat16 on a CPU with AMX-BF16, else float32), float32, "
+            "mixed_bfloat16 or mixed_float16. Exported models are float32 either way."
+        ),
+    ] = "auto",
 ) -> None:
     """Train a face emotion model (48x48 gray) and report held-out test metrics."""
     from edgeemo.train.augment import FaceAugmentation
@@ -160,6 +167,7 @@ def train_face_cmd(
             label_smoothing=label_smoothing,
             patience=patience,
             seed=seed,
+            precision=precision,
         ),
         limit_per_class=limit_per_class,
         weights=None if weights is None else str(weights),
@@ -235,6 +243,13 @@ def train_voice_cmd(
         typer.Option(help="Use only N clips per class, drawn at random (seeded) across speakers (quick runs, tests)."),
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed (splits, init, augmentation).")] = 0,
+    precision: Annotated[
+        str,
+        typer.Option(
+            help="auto (mixed_float16 on a GPU, else float32: bfloat16 gave these models no speed-up), float32, "
+            "mixed_bfloat16 or mixed_float16. Exported models are float32 either way."
+        ),
+    ] = "auto",
 ) -> None:
     """Train a voice emotion model on MFCCs and report speaker-independent test metrics."""
     from edgeemo.audio import AudioFeatures
@@ -272,6 +287,7 @@ def train_voice_cmd(
             patience=patience,
             lr_patience=4,
             seed=seed,
+            precision=precision,
         ),
         class_weight=class_weight,
         dropout=dropout,

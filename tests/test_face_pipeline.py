@@ -150,3 +150,27 @@ def test_distilled_run_records_its_teacher_and_refuses_one_that_saw_its_validati
     assert result.exit_code == 1
     assert "teacher trained on" in result.output and "split.json" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.skipif(not (FER / "train").is_dir(), reason=f"FER2013 not found at {FER}")
+def test_bfloat16_training_is_recorded_and_does_not_leak_into_later_models(tmp_path):
+    """A mixed-precision run trains bfloat16 layers, says so in config.json, times its epochs
+    in history.csv, and leaves Keras' process-wide policy as it found it; export makes it float32."""
+    import keras
+    from edgeemo.export.pipeline import float32_model
+    from edgeemo.train.face import train_face
+    from edgeemo.train.run import TrainSettings
+
+    run = tmp_path / "run"
+    train_face(FER, run, settings=TrainSettings(epochs=1, batch_size=32, precision="mixed_bfloat16"),
+               limit_per_class=6)
+    config = json.loads((run / "config.json").read_text())
+    assert config["settings"]["precision"] == "mixed_bfloat16" and "mixed_bfloat16" in config["hardware"]
+    with (run / "history.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 1 and float(rows[0]["epoch_seconds"]) > 0
+    assert keras.config.dtype_policy().name == "float32"
+    model = keras.models.load_model(run / "best.keras", compile=False)
+    assert model.get_layer("b0_conv0").compute_dtype == "bfloat16"
+    converted, mixed = float32_model(model)
+    assert mixed == "mixed_bfloat16" and converted.get_layer("b0_conv0").compute_dtype == "float32"

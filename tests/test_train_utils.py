@@ -53,3 +53,30 @@ def test_cosine_schedule_runs_from_the_learning_rate_to_the_floor_by_epoch_index
     assert all(a >= b for a, b in zip(lrs, lrs[1:], strict=False))  # a resume at epoch k gets lrs[k] again
     with pytest.raises(EdgeemoError, match="plateau, cosine"):
         learning_rate_callback(TrainSettings(schedule="step"))
+
+
+def test_auto_precision_follows_the_hardware():
+    from edgeemo.train.run import resolve_precision
+
+    assert resolve_precision("auto", gpus=1, flags=set()) == "mixed_float16"
+    assert resolve_precision("auto", gpus=0, flags={"avx512f", "amx_bf16", "amx_tile"}) == "mixed_bfloat16"
+    assert resolve_precision("auto", gpus=0, flags={"avx2", "avx512_bf16"}) == "float32"  # no AMX tiles
+    assert resolve_precision("float32", gpus=1, flags={"amx_bf16"}) == "float32"  # asked for: as asked
+    with pytest.raises(EdgeemoError, match="--precision 'fp8'"):
+        resolve_precision("fp8", gpus=0, flags=set())
+    # voice models gained nothing from bfloat16 on the CPU: auto keeps them float32 there
+    assert resolve_precision("auto", gpus=0, flags={"amx_bf16"}, cpu_bfloat16=False) == "float32"
+    assert resolve_precision("auto", gpus=1, flags=set(), cpu_bfloat16=False) == "mixed_float16"
+
+
+def test_dtype_policy_is_restored_after_the_block_even_on_error():
+    import keras
+    from edgeemo.train.run import dtype_policy
+
+    before = keras.config.dtype_policy().name
+    with pytest.raises(RuntimeError), dtype_policy("mixed_bfloat16"):
+        assert keras.config.dtype_policy().name == "mixed_bfloat16"
+        assert keras.layers.Dense(2).compute_dtype == "bfloat16"
+        raise RuntimeError("training failed")
+    assert keras.config.dtype_policy().name == before
+    assert keras.layers.Dense(2).compute_dtype == "float32"

@@ -34,6 +34,7 @@ from edgeemo.train.run import (  # noqa: E402
     check_config,
     class_weights,
     console,
+    dtype_policy,
     fit,
     setup_hardware,
 )
@@ -226,7 +227,7 @@ def train_face(
     augmentation = augmentation or FaceAugmentation()
     settings = settings or TrainSettings()
     pre = FacePreprocessing()
-    hardware = setup_hardware(settings.seed)
+    hardware, policy = setup_hardware(settings.seed, settings.precision)
     t0 = time.time()
     train, val, test, split_desc = resolve_splits(
         data, dataset, test_data, split, val_fraction, test_fraction,
@@ -276,21 +277,22 @@ def train_face(
     )
     val_ds = make_dataset(x_val, val.labels, 512, None, settings.seed)
     steps = int(np.ceil(len(x_train) / settings.batch_size))
-    model = fit(
-        out,
-        lambda: initialised(
-            build_face_model(
-                arch, (pre.size, pre.size, 1), len(EMOTIONS), weights, bn_momentum, dropout, block_dropout
+    with dtype_policy(policy):
+        model = fit(
+            out,
+            lambda: initialised(
+                build_face_model(
+                    arch, (pre.size, pre.size, 1), len(EMOTIONS), weights, bn_momentum, dropout, block_dropout
+                ),
+                init_from,
             ),
-            init_from,
-        ),
-        train_ds,
-        val_ds,
-        steps,
-        settings,
-        weights_by_class,
-        title=f"{arch} on {split_desc['dataset']} ({split_desc['protocol']})",
-    )
+            train_ds,
+            val_ds,
+            steps,
+            settings,
+            weights_by_class,
+            title=f"{arch} on {split_desc['dataset']} ({split_desc['protocol']})",
+        )
     probs = model.predict(x_test, batch_size=512, verbose=0)
     report = classification_report(test.labels, probs.argmax(1), EMOTIONS)
     report.update({"split": "test", "source": split_desc["test"]["source"], "params": int(model.count_params())})

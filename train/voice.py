@@ -35,6 +35,7 @@ from edgeemo.train.run import (  # noqa: E402
     check_config,
     class_weights,
     console,
+    dtype_policy,
     fit,
     setup_hardware,
 )
@@ -231,7 +232,7 @@ def train_voice(
     feats = features or AudioFeatures()
     augmentation = augmentation or VoiceAugmentation()
     settings = settings or TrainSettings(epochs=60, batch_size=32, patience=15, lr_patience=4)
-    hardware = setup_hardware(settings.seed)
+    hardware, policy = setup_hardware(settings.seed, settings.precision, cpu_bfloat16=False)
     t0 = time.time()
     train, val, test, split_desc = resolve_voice_splits(
         data, split, test_speakers, test_fraction, val_fraction, settings.seed, calm, limit_per_class, val_speakers
@@ -281,16 +282,17 @@ def train_voice(
         train_ds = train_ds.map(lambda a, b: (mask_features(a, masking), b))
     val_ds = make_dataset(x_val, y_val, 256, None, settings.seed)
     steps = int(np.ceil(len(x_train) / settings.batch_size))
-    model = fit(
-        out,
-        lambda: build_voice_model(arch, pre.input_shape, len(EMOTIONS), dropout),
-        train_ds,
-        val_ds,
-        steps,
-        settings,
-        class_weights(y_train, len(EMOTIONS), class_weight),
-        title=f"voice {arch} on {split_desc['dataset']} ({split_desc['protocol'].split(' (')[0]})",
-    )
+    with dtype_policy(policy):
+        model = fit(
+            out,
+            lambda: build_voice_model(arch, pre.input_shape, len(EMOTIONS), dropout),
+            train_ds,
+            val_ds,
+            steps,
+            settings,
+            class_weights(y_train, len(EMOTIONS), class_weight),
+            title=f"voice {arch} on {split_desc['dataset']} ({split_desc['protocol'].split(' (')[0]})",
+        )
     probs = model.predict(x_test, batch_size=256, verbose=0)
     present = sorted(set(y_train.tolist()))
     report = classification_report(y_test, probs.argmax(1), EMOTIONS)

@@ -245,6 +245,9 @@ def other_release(out: Path) -> list[str]:
         lines.append("- Training curves: " + ", ".join(f"`{c}`" for c in curves) + ".")
     if (out / "voice_augmentation_runs.md").exists():
         lines.append("- How the shipped voice model was chosen: `voice_augmentation_runs.md`.")
+    if (out / "face_accuracy_attempts.md").exists():
+        lines.append("- What was tried to raise the face model's accuracy, and training speed: "
+                     "`face_accuracy_attempts.md`.")
     return [*lines, ""]
 
 

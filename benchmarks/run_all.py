@@ -69,7 +69,7 @@ RELEASE = {
     "fault_injection": ("fault_injection.py (11 faults x 5 repeats against a running daemon, ~15 min)",
                         ["fault_injection.json", "fault_injection.md"]),
     "training": ("train_face_models.sh, train_voice_models.sh (CPU hours)",
-                 ["training", "voice_augmentation_runs.md"]),
+                 ["training", "voice_augmentation_runs.md", "face_accuracy_attempts.md"]),
 }
 # Trained, not shipped: (result name, kind, model files in runs/, note, sets)
 TRAINED = [

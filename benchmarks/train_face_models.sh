@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
-# Release step: train and export the shipped face models (CPU hours on a 2-core machine;
+# Release step: train and export the shipped face models (CPU hours on a 2-core machine, about
+# half as many with --precision auto in mixed_bfloat16 where the CPU has AMX-BF16;
 # minutes on a GPU). Every step resumes where it stopped: re-run after an interruption.
+# The shipped model was trained in float32, before --precision existed: add --precision float32
+# to both stages to repeat it as it was (bfloat16 stage 1 gave the same accuracy:
+# results/face_accuracy_attempts.md).
 #
 #   bash benchmarks/train_face_models.sh
 set -euo pipefail

@@ -34,7 +34,6 @@ from edgeemo.train.run import (  # noqa: E402
     check_config,
     class_weights,
     console,
-    dtype_policy,
     fit,
     setup_hardware,
 )
@@ -277,22 +276,22 @@ def train_face(
     )
     val_ds = make_dataset(x_val, val.labels, 512, None, settings.seed)
     steps = int(np.ceil(len(x_train) / settings.batch_size))
-    with dtype_policy(policy):
-        model = fit(
-            out,
-            lambda: initialised(
-                build_face_model(
-                    arch, (pre.size, pre.size, 1), len(EMOTIONS), weights, bn_momentum, dropout, block_dropout
-                ),
-                init_from,
+    model = fit(
+        out,
+        lambda: initialised(
+            build_face_model(
+                arch, (pre.size, pre.size, 1), len(EMOTIONS), weights, bn_momentum, dropout, block_dropout
             ),
-            train_ds,
-            val_ds,
-            steps,
-            settings,
-            weights_by_class,
-            title=f"{arch} on {split_desc['dataset']} ({split_desc['protocol']})",
-        )
+            init_from,
+        ),
+        train_ds,
+        val_ds,
+        steps,
+        settings,
+        weights_by_class,
+        title=f"{arch} on {split_desc['dataset']} ({split_desc['protocol']})",
+        policy=policy,
+    )
     probs = model.predict(x_test, batch_size=512, verbose=0)
     report = classification_report(test.labels, probs.argmax(1), EMOTIONS)
     report.update({"split": "test", "source": split_desc["test"]["source"], "params": int(model.count_params())})

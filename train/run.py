@@ -97,7 +97,7 @@ def resolve_precision(precision: str, gpus: int, flags: set[str], cpu_bfloat16: 
 
 def setup_hardware(seed: int, precision: str = "auto", cpu_bfloat16: bool = True) -> tuple[str, str]:
     """Seed everything and pick the dtype policy (``resolve_precision``) without setting it:
-    ``dtype_policy`` sets it for the training. Returns (description, policy)."""
+    ``fit`` builds the model under it. Returns (description, policy)."""
     keras.utils.set_random_seed(seed)
     gpus = tf.config.list_physical_devices("GPU")
     policy = resolve_precision(precision, len(gpus), cpu_flags(), cpu_bfloat16)
@@ -241,8 +241,10 @@ def fit(
     settings: TrainSettings,
     class_weight: dict[int, float] | None,
     title: str,
+    policy: str = "float32",
 ) -> keras.Model:
-    """Train (or resume) and return the best model (by validation accuracy)."""
+    """Train (or resume) and return the best model (by validation accuracy). A new model is
+    built under the dtype ``policy``; a resumed one keeps the policy saved with it."""
     last, best, history_csv = run_dir / "last.keras", run_dir / "best.keras", run_dir / "history.csv"
     history = read_history(history_csv)
     initial_epoch = len(history)
@@ -257,7 +259,8 @@ def fit(
     else:
         initial_epoch, history = 0, []
         history_csv.unlink(missing_ok=True)
-        model = build_model()
+        with dtype_policy(policy):
+            model = build_model()
         model.compile(
             optimizer=keras.optimizers.Adam(settings.learning_rate),
             loss=keras.losses.CategoricalCrossentropy(label_smoothing=settings.label_smoothing),

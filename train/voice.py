@@ -35,7 +35,6 @@ from edgeemo.train.run import (  # noqa: E402
     check_config,
     class_weights,
     console,
-    dtype_policy,
     fit,
     setup_hardware,
 )
@@ -282,17 +281,17 @@ def train_voice(
         train_ds = train_ds.map(lambda a, b: (mask_features(a, masking), b))
     val_ds = make_dataset(x_val, y_val, 256, None, settings.seed)
     steps = int(np.ceil(len(x_train) / settings.batch_size))
-    with dtype_policy(policy):
-        model = fit(
-            out,
-            lambda: build_voice_model(arch, pre.input_shape, len(EMOTIONS), dropout),
-            train_ds,
-            val_ds,
-            steps,
-            settings,
-            class_weights(y_train, len(EMOTIONS), class_weight),
-            title=f"voice {arch} on {split_desc['dataset']} ({split_desc['protocol'].split(' (')[0]})",
-        )
+    model = fit(
+        out,
+        lambda: build_voice_model(arch, pre.input_shape, len(EMOTIONS), dropout),
+        train_ds,
+        val_ds,
+        steps,
+        settings,
+        class_weights(y_train, len(EMOTIONS), class_weight),
+        title=f"voice {arch} on {split_desc['dataset']} ({split_desc['protocol'].split(' (')[0]})",
+        policy=policy,
+    )
     probs = model.predict(x_test, batch_size=256, verbose=0)
     present = sorted(set(y_train.tolist()))
     report = classification_report(y_test, probs.argmax(1), EMOTIONS)

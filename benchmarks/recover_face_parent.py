@@ -1,14 +1,15 @@
 """Release step: rebuild the training run folder of the shipped face model from its float ONNX.
 
-The run that produced the shipped face model (``runs/fer-custom-cnn-ft``, see
-``train_face_models.sh``) was not kept, and its ``best.keras`` is needed to build on it
+Run folders are not committed. When the run that produced the shipped face model
+(``runs/fer-custom-cnn-bf16-ft-bn``, see ``train_face_models.sh``; before 2026-12-01
+``runs/fer-custom-cnn-ft``) is gone, its ``best.keras`` is still needed to build on it
 (``train ensemble --mirror``, ``train face --teacher`` / ``--init-from``). The shipped float
 ONNX holds every weight of it, with each BatchNorm folded into the layer before it. This
 script puts the weights back into the custom CNN and writes a run folder that the train and
 export stages read like any other:
 
     best.keras   the custom CNN with the shipped weights
-    config.json  the run's own config (benchmarks/results/training/fer-custom-cnn-ft-config.json)
+    config.json  the run's own config (benchmarks/results/training/fer-custom-cnn-bf16-ft-bn-config.json)
     split.json   its train / val / test faces, re-cut by the same seeded split
     metrics.json best.keras on the test split, through the training code's report
 
@@ -19,7 +20,10 @@ the folded layer. Training mode then normalises with batch statistics close to t
 model can be fine-tuned. The script refuses to write anything unless the rebuilt model's
 outputs match the shipped float ONNX on every test face (max |diff| < 1e-4).
 
-    .venv/bin/python benchmarks/recover_face_parent.py --out runs/fer-custom-cnn-ft
+    .venv/bin/python benchmarks/recover_face_parent.py --out runs/fer-custom-cnn-bf16-ft-bn
+
+The shipped model's statistics were set the same way (``edgeemo train recalibrate``: inference-
+mode statistics of 8,192 training faces), so the rebuilt BatchNorm layers match them closely.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 ONNX_FILE = ROOT / "edgeemo" / "models" / "face" / "face-float.onnx"
-CONFIG = ROOT / "benchmarks" / "results" / "training" / "fer-custom-cnn-ft-config.json"
+CONFIG = ROOT / "benchmarks" / "results" / "training" / "fer-custom-cnn-bf16-ft-bn-config.json"
 STATS_FACES = 8192  # training faces used to re-estimate the BatchNorm statistics
 
 
@@ -107,7 +111,9 @@ def rebuild(config: dict, weights: tuple[list, list], faces: np.ndarray):
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", type=Path, default=Path("runs/fer-custom-cnn-ft"))
+    ap.add_argument("--out", type=Path, default=Path("runs/fer-custom-cnn-bf16-ft-bn"))
+    ap.add_argument("--config", type=Path, default=CONFIG,
+                    help="the run's config.json as committed (default: the shipped model's)")
     ap.add_argument("--onnx", type=Path, default=ONNX_FILE,
                     help="the run's float ONNX export (default: the shipped one)")
     ap.add_argument("--data", type=Path, default=None, help="FER2013 root (default: the run's own data folder)")
@@ -120,7 +126,7 @@ def main() -> int:
     from edgeemo.labels import EMOTIONS
     from edgeemo.metrics import classification_report
 
-    config = json.loads(CONFIG.read_text())
+    config = json.loads(args.config.read_text())
     data = args.data or Path(config["data"])
     if args.data is not None:
         config["data"] = str(args.data)

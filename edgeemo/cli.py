@@ -353,6 +353,28 @@ def train_ensemble_cmd(
     build_ensemble(chosen, out, mirror)
 
 
+@train_app.command("recalibrate")
+@clean_errors
+def train_recalibrate_cmd(
+    run: Annotated[Path, typer.Argument(help="Finished face run folder (best.keras, config.json, split.json).")],
+    out: Annotated[Path, typer.Option(help="New run folder for the recalibrated model (export it like any run).")],
+    faces: Annotated[
+        int, typer.Option(help="Training faces (a seeded sample of the run's own) to measure the statistics on.")
+    ] = 8192,
+    seed: Annotated[int, typer.Option(help="Seed of that sample.")] = 0,
+    keep_worse: Annotated[
+        bool, typer.Option(help="Write the model even if its validation accuracy dropped.")
+    ] = False,
+) -> None:
+    """Re-estimate a face model's BatchNorm statistics on un-augmented training faces.
+
+    Training leaves BatchNorm averages of augmented faces seen with dropout on; inference
+    sees neither. Same weights, size and speed; validation decides, test is only reported."""
+    from edgeemo.train.recalibrate import recalibrate_run
+
+    recalibrate_run(run, out, faces=faces, seed=seed, keep_worse=keep_worse)
+
+
 @app.command("demo")
 @clean_errors
 def demo_cmd(

@@ -134,7 +134,7 @@ def test_a_drop_in_validation_accuracy_writes_nothing_unless_asked(tmp_path, mon
         return n
 
     monkeypatch.setattr(recalibrate, "recalibrate_batchnorm", worse)
-    monkeypatch.setattr(recalibrate, "_split_faces", lambda config, split, run: _always_happy(root))
+    monkeypatch.setattr(recalibrate, "split_faces", lambda config, split, run: _always_happy(root))
     with pytest.raises(EdgeemoError, match="lowered validation accuracy") as err:
         recalibrate.recalibrate_run(run, tmp_path / "bn")
     assert str(run) in str(err.value) and not (tmp_path / "bn").exists()

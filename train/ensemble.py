@@ -43,7 +43,7 @@ from edgeemo.train.run import console  # noqa: E402
 SHARED_KEYS = ("task", "labels", "input_shape")
 
 
-def _read_json(path: Path) -> Any:
+def read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
@@ -57,8 +57,8 @@ class Member:
 
     def __init__(self, run: Path) -> None:
         self.run = Path(run)
-        self.config = _read_json(self.run / "config.json")
-        self.split = _read_json(self.run / "split.json")
+        self.config = read_json(self.run / "config.json")
+        self.split = read_json(self.run / "split.json")
         self.task = self.config.get("task")
         if self.task not in ("face", "voice"):
             raise EdgeemoError(f"unknown task {self.task!r} (face or voice)", self.run / "config.json")
@@ -109,22 +109,32 @@ class Member:
             except (OSError, KeyError, ValueError) as exc:
                 raise EdgeemoError(f"unreadable feature cache ({exc})", cache) from None
             return
-        data = Path(self.config["data"])
-        test_root = Path(self.config["test_data"]) if self.config.get("test_data") else data
-        pools = [load_faces(data, split="train")]
-        if test_root != data or (data / "publictest").is_dir():
-            pools.append(load_faces(test_root, split="publictest"))
-        index = {src: (pool, i) for pool in pools for i, src in enumerate(pool.sources)}
-        for split in ("val", "test"):
-            wanted = list(self.split.get(split, []))
-            missing = [src for src in wanted if src not in index]
-            if missing or not wanted:
-                raise EdgeemoError(
-                    f"{len(missing)} of {len(wanted)} {split} faces in split.json are not in {data} "
-                    f"(first: {missing[0] if missing else 'none listed'})", self.run / "split.json")
-            images = [index[src][0].images[index[src][1]] for src in wanted]
-            self.x[split] = preprocess_faces(images, self.pre)
-            self.y[split] = np.asarray([index[src][0].labels[index[src][1]] for src in wanted], np.int64)
+        faces = split_faces(self.config, self.split, self.run, ("val", "test"))
+        self.x = {name: preprocess_faces(images, self.pre) for name, (images, _) in faces.items()}
+        self.y = {name: labels for name, (_, labels) in faces.items()}
+
+
+def split_faces(config: dict[str, Any], split: dict[str, list[str]], run: Path,
+                names: tuple[str, ...] = ("train", "val", "test")) -> dict[str, tuple[list, np.ndarray]]:
+    """A face run's images and labels per split, by the sources listed in its split.json."""
+    data = Path(config["data"])
+    test_root = Path(config["test_data"]) if config.get("test_data") else data
+    pools = [load_faces(data, split="train")]
+    if test_root != data or (data / "publictest").is_dir():
+        pools.append(load_faces(test_root, split="publictest"))
+    index = {src: (pool, i) for pool in pools for i, src in enumerate(pool.sources)}
+    out = {}
+    for name in names:
+        wanted = list(split.get(name, []))
+        missing = [src for src in wanted if src not in index]
+        if missing or not wanted:
+            raise EdgeemoError(
+                f"{len(missing)} of {len(wanted)} {name} faces in split.json are not in {data} "
+                f"(first: {missing[0] if missing else 'none listed'})", run / "split.json")
+        images = [index[src][0].images[index[src][1]] for src in wanted]
+        labels = np.asarray([index[src][0].labels[index[src][1]] for src in wanted], np.int64)
+        out[name] = (images, labels)
+    return out
 
 
 def load_members(runs: list[Path], mirror: bool = False) -> list[Member]:

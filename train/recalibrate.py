@@ -22,13 +22,13 @@ import numpy as np
 from edgeemo import __version__
 from edgeemo.errors import EdgeemoError
 from edgeemo.face import FacePreprocessing, preprocess_faces
-from edgeemo.face_datasets import load_faces
 from edgeemo.labels import EMOTIONS
 from edgeemo.metrics import classification_report
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
+from edgeemo.train.ensemble import read_json, split_faces  # noqa: E402
 from edgeemo.train.run import console  # noqa: E402
 
 DEFAULT_FACES = 8192  # training faces the statistics are measured on
@@ -69,45 +69,14 @@ def recalibrate_batchnorm(model: keras.Model, x: np.ndarray, batch_size: int = 5
     return done
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise EdgeemoError("not a finished training run (file missing)", path) from None
-    except (OSError, ValueError) as exc:
-        raise EdgeemoError(f"cannot read JSON ({exc})", path) from None
-
-
-def _split_faces(config: dict[str, Any], split: dict[str, list[str]], run: Path) -> dict[str, tuple]:
-    """The run's train / val / test faces by the sources listed in its split.json."""
-    data = Path(config["data"])
-    test_root = Path(config["test_data"]) if config.get("test_data") else data
-    pools = [load_faces(data, split="train")]
-    if test_root != data or (data / "publictest").is_dir():
-        pools.append(load_faces(test_root, split="publictest"))
-    index = {src: (pool, i) for pool in pools for i, src in enumerate(pool.sources)}
-    out = {}
-    for name in ("train", "val", "test"):
-        wanted = list(split.get(name, []))
-        missing = [src for src in wanted if src not in index]
-        if missing or not wanted:
-            raise EdgeemoError(
-                f"{len(missing)} of {len(wanted)} {name} faces in split.json are not in {data} "
-                f"(first: {missing[0] if missing else 'none listed'})", run / "split.json")
-        images = [index[src][0].images[index[src][1]] for src in wanted]
-        labels = np.asarray([index[src][0].labels[index[src][1]] for src in wanted], np.int64)
-        out[name] = (images, labels)
-    return out
-
-
 def recalibrate_run(run: Path, out: Path, faces: int = DEFAULT_FACES, seed: int = 0,
                     keep_worse: bool = False) -> dict[str, Any]:
     """Write a new run folder ``out`` (best.keras, config.json, split.json, metrics.json)
     holding ``run``'s model with recalibrated BatchNorm statistics; returns its test metrics.
     Refuses (clear error) when validation accuracy drops, unless ``keep_worse``."""
     run, out = Path(run), Path(out)
-    config = _read_json(run / "config.json")
-    split = _read_json(run / "split.json")
+    config = read_json(run / "config.json")
+    split = read_json(run / "split.json")
     if config.get("task") != "face":
         raise EdgeemoError(f"recalibration reads training faces: task is {config.get('task')!r}, not 'face'",
                            run / "config.json")
@@ -121,7 +90,7 @@ def recalibrate_run(run: Path, out: Path, faces: int = DEFAULT_FACES, seed: int 
         pre = FacePreprocessing.from_dict(config["preprocessing"])
     except (KeyError, TypeError) as exc:
         raise EdgeemoError(f"bad preprocessing in config.json ({exc})", run / "config.json") from None
-    sets = _split_faces(config, split, run)
+    sets = split_faces(config, split, run)
     train_images = sets["train"][0]
     rng = np.random.default_rng(seed)
     idx = np.sort(rng.choice(len(train_images), size=min(faces, len(train_images)), replace=False))

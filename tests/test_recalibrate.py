@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 from conftest import one_line_error
-from test_ensemble import fake_run, fer_folder
+from test_ensemble import fake_face_run, fake_run, fer_folder
 from typer.testing import CliRunner
 
 from edgeemo.cli import app
@@ -66,19 +66,8 @@ def test_each_batchnorm_gets_the_inference_mode_statistics_of_its_input_in_graph
 
 def face_run_with_bn(path, root):
     """A finished face run on a FER-style folder whose model has BN layers with wrong statistics."""
-    from edgeemo.face import FacePreprocessing
-
-    path.mkdir()
+    fake_face_run(path, root, 0)
     dropout_bn_model().save(path / "best.keras")
-    train = sorted(str(p) for p in (root / "train").rglob("*.png"))
-    test = sorted(str(p) for p in (root / "publictest").rglob("*.png"))
-    config = {
-        "task": "face", "arch": "tiny-cnn", "labels": list(EMOTIONS), "input_shape": [48, 48, 1],
-        "data": str(root), "test_data": None, "preprocessing": FacePreprocessing().to_dict(),
-        "split": {"protocol": "official split", "test": {"source": str(root / "publictest")}},
-    }
-    (path / "config.json").write_text(json.dumps(config))
-    (path / "split.json").write_text(json.dumps({"train": train[::2], "val": train[1::2], "test": test}))
     return path
 
 

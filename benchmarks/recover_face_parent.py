@@ -74,6 +74,7 @@ def rebuild(config: dict, weights: tuple[list, list], faces: np.ndarray):
     """The custom CNN with the folded weights and re-estimated BatchNorm layers."""
     import keras
     from edgeemo.train.models import build_face_model
+    from edgeemo.train.recalibrate import channel_moments
 
     from edgeemo.labels import EMOTIONS
 
@@ -90,10 +91,7 @@ def rebuild(config: dict, weights: tuple[list, list], faces: np.ndarray):
     def renormalise(layer_name: str, bn_name: str, scale: np.ndarray, bias: np.ndarray) -> None:
         """Set BatchNorm ``bn_name`` (after ``layer_name``) to compute ``scale * z + bias`` at
         inference, with the statistics of z on ``faces`` as its moving statistics."""
-        probe = keras.Model(model.input, model.get_layer(layer_name).output)
-        z = probe.predict(faces, batch_size=512, verbose=0)
-        z = z.reshape(-1, z.shape[-1]).astype(np.float64)
-        mean, var = z.mean(axis=0), z.var(axis=0)
+        mean, var = channel_moments(keras.Model(model.input, model.get_layer(layer_name).output), faces)
         bn = model.get_layer(bn_name)
         gamma = scale * np.sqrt(var + bn.epsilon)  # gamma * (z - mean) / sqrt(var + eps) + beta == scale * z + bias
         beta = bias + scale * mean

@@ -35,9 +35,12 @@ done
 
 # Training curves and test metrics of the run, kept with the results.
 mkdir -p benchmarks/results/training
-for run in fer-custom-cnn-bf16 fer-custom-cnn-bf16-ft fer-custom-cnn-bf16-ft-bn; do
+for run in fer-custom-cnn-bf16 fer-custom-cnn-bf16-ft; do
     for f in curves.png history.csv metrics.json config.json; do
-        [ "$run" = fer-custom-cnn-bf16-ft-bn ] && [ "${f%.*}" != metrics ] && [ "${f%.*}" != config ] && continue
         cp "runs/$run/$f" "benchmarks/results/training/$run-$f"
     done
+done
+# The recalibrated run trained no further: its history and curves are fer-custom-cnn-bf16-ft's.
+for f in metrics.json config.json; do
+    cp "runs/fer-custom-cnn-bf16-ft-bn/$f" "benchmarks/results/training/fer-custom-cnn-bf16-ft-bn-$f"
 done

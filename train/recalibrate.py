@@ -34,16 +34,14 @@ from edgeemo.train.run import console  # noqa: E402
 DEFAULT_FACES = 8192  # training faces the statistics are measured on
 
 
-def _moments(probe: keras.Model, x: np.ndarray, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel mean and variance of ``probe``'s output over ``x`` (streamed in float64)."""
-    total = total_sq = None
+def channel_moments(probe: keras.Model, x: np.ndarray, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and variance of ``probe``'s output over ``x`` (inference mode, streamed in float64)."""
+    total = total_sq = 0.0
     count = 0
     for start in range(0, len(x), batch_size):
         z = np.asarray(probe(x[start:start + batch_size], training=False), np.float64)
         z = z.reshape(-1, z.shape[-1])
-        s, sq = z.sum(axis=0), np.square(z).sum(axis=0)
-        total, total_sq = (s, sq) if total is None else (total + s, total_sq + sq)
-        count += len(z)
+        total, total_sq, count = total + z.sum(axis=0), total_sq + np.square(z).sum(axis=0), count + len(z)
     mean = total / count
     return mean, np.maximum(total_sq / count - np.square(mean), 0.0)
 
@@ -55,7 +53,7 @@ def recalibrate_batchnorm(model: keras.Model, x: np.ndarray, batch_size: int = 5
     done = 0
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
-            mean, var = _moments(keras.Model(model.input, layer.input), x, batch_size)
+            mean, var = channel_moments(keras.Model(model.input, layer.input), x, batch_size)
             gamma, beta, *_ = layer.get_weights()
             layer.set_weights([gamma, beta, mean.astype(np.float32), var.astype(np.float32)])
             done += 1

@@ -220,17 +220,19 @@ def average_model(models: list[keras.Model], name: str = "ensemble") -> keras.Mo
 
 
 def mirrored(image: keras.KerasTensor) -> keras.KerasTensor:
-    """The (height, width, 1) image flipped left-right, as a fixed permutation matrix applied
-    along the width (a frozen Dense layer): plain layers only, so the .keras file loads
-    anywhere and converts to full-integer TFLite and to ONNX (the 0/1 weights quantize exactly)."""
+    """The (height, width, 1) image flipped left-right, as a fixed permutation of the width:
+    the width is moved into the channels and a frozen 1x1 convolution with the exchange matrix
+    as its kernel reverses it. Plain layers with static shapes only, so the .keras file loads
+    anywhere and converts to full-integer TFLite (TRANSPOSE + CONV_2D, all delegated to
+    XNNPACK) and to ONNX; the 0/1 weights quantize exactly."""
     height, width, channels = image.shape[1:]
     if channels != 1:
         raise EdgeemoError(f"mirror averaging expects one-channel images, not {channels} channels")
-    rows = keras.layers.Reshape((height, width), name="mirror_rows")(image)
-    flip = keras.layers.Dense(width, use_bias=False, trainable=False, name="mirror")
-    flipped = flip(rows)
-    flip.set_weights([np.eye(width, dtype=np.float32)[::-1]])
-    return keras.layers.Reshape((height, width, 1), name="mirror_image")(flipped)
+    columns = keras.layers.Permute((1, 3, 2), name="mirror_columns")(image)  # (height, 1, width)
+    flip = keras.layers.Conv2D(width, 1, use_bias=False, trainable=False, name="mirror")
+    flipped = flip(columns)
+    flip.set_weights([np.eye(width, dtype=np.float32)[::-1].reshape(1, 1, width, width)])
+    return keras.layers.Permute((1, 3, 2), name="mirror_image")(flipped)
 
 
 def mirror_averaged(model: keras.Model) -> keras.Model:

@@ -185,8 +185,8 @@ def test_mirror_averaging_is_the_mean_over_the_face_and_its_mirror_image_at_the_
     int8.write_bytes(convert_tflite(model, "int8", rng.random((32, 48, 48, 1)).astype(np.float32)))
     single = convert_tflite(member, "int8", rng.random((32, 48, 48, 1)).astype(np.float32))
     assert int8.stat().st_size < len(single) + 16_000  # not twice 44k weights
-    # static shapes only (a Dense over the width made SHAPE/GATHER/PACK/... for the dynamic
-    # batch, which split delegates such as XNNPACK, GPU and NNAPI)
+    # static shapes only: a Dense over the width made SHAPE/GATHER/PACK/... for the dynamic
+    # batch, ops that delegates needing a static graph may not take
     import tensorflow as tf
 
     ops = {op["op_name"] for op in tf.lite.Interpreter(model_path=str(int8))._get_ops_details()}

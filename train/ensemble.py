@@ -223,8 +223,8 @@ def mirrored(image: keras.KerasTensor) -> keras.KerasTensor:
     """The (height, width, 1) image flipped left-right, as a fixed permutation of the width:
     the width is moved into the channels and a frozen 1x1 convolution with the exchange matrix
     as its kernel reverses it. Plain layers with static shapes only, so the .keras file loads
-    anywhere and converts to full-integer TFLite (TRANSPOSE + CONV_2D, all delegated to
-    XNNPACK) and to ONNX; the 0/1 weights quantize exactly."""
+    anywhere and converts to full-integer TFLite (TRANSPOSE + CONV_2D, no shape-computing ops
+    for the dynamic batch) and to ONNX; the 0/1 weights quantize exactly."""
     height, width, channels = image.shape[1:]
     if channels != 1:
         raise EdgeemoError(f"mirror averaging expects one-channel images, not {channels} channels")

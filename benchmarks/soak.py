@@ -233,7 +233,7 @@ def render(result: dict[str, Any], command: str) -> str:
         f"`{command}`: the daemon (`edgeemo run --camera clip.avi --microphone voice.wav --loop --http`) in a "
         f"subprocess for {result['duration_s']:.0f} s on the replayed 30 fps 640x480 video and WAV of "
         "`device_pipeline.py`, sampled every few seconds from /proc and `/health`. "
-        f"{result['machine']}; load average at the end {result['load_average_at_end']} (shared machine).",
+        f"{result['machine']}; load average at the end {result['load_average_at_end']}.",
         "",
         "| check | measured | result |",
         "|---|---|---|",

@@ -21,7 +21,6 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 from python_speech_features import delta, mfcc
-from scipy.signal import resample_poly
 
 from edgeemo.errors import EdgeemoError
 
@@ -171,6 +170,10 @@ def resample(samples: np.ndarray, src_rate: int, dst_rate: int = SAMPLE_RATE) ->
     """Polyphase resampling by the rational ratio dst/src (scipy resample_poly; see ``resample_ratio``)."""
     if src_rate == dst_rate:
         return samples
+    # imported here: scipy.signal pulls in scipy.stats, sparse, optimize, ... (76 MiB of RSS and ~1 s),
+    # which the daemon, reading 16 kHz, never needs
+    from scipy.signal import resample_poly
+
     ratio = resample_ratio(src_rate, dst_rate)
     return resample_poly(samples, ratio.numerator, ratio.denominator, axis=0)
 

@@ -32,6 +32,30 @@ def test_run_demo_without_tensorflow_prints_fused_results(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
+LOADED_AFTER_DEMO = """
+import sys
+from edgeemo.cli import app
+sys.argv = ["edgeemo", "run", "--demo", "--json", "--duration", "4.5"]
+try:
+    app()
+except SystemExit as e:
+    assert not e.code, e.code
+print(sorted({m.split(".")[0] if m.startswith(("matplotlib", "tensorflow")) else m for m in sys.modules}))
+"""
+
+
+def test_the_daemon_loads_neither_scipy_signal_nor_matplotlib(tmp_path):
+    # scipy.signal (76 MiB of RSS) and matplotlib (19 MiB) stay out of the daemon's memory, demo included
+    proc = subprocess.run([sys.executable, "-c", LOADED_AFTER_DEMO], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    *results, loaded = proc.stdout.splitlines()
+    assert any(json.loads(r)["voice"] for r in results)  # the voice path (MFCCs, VAD) ran
+    assert "ai_edge_litert" in loaded
+    for heavy in ("scipy.signal", "matplotlib", "tensorflow"):
+        assert f"'{heavy}'" not in loaded
+
+
 def test_run_demo_text_lines(tmp_path):
     proc = run_cli_without_tf(["run", "--demo", "--duration", "1.5"], tmp_path)
     assert proc.returncode == 0, proc.stderr

@@ -10,7 +10,7 @@ import urllib.request
 
 import numpy as np
 import pytest
-from edgeemo.device.demo_clip import DemoCamera, demo_audio
+from edgeemo.device.demo_clip import DemoCamera, demo_audio, resonator, sawtooth
 from edgeemo.device.face_detector import Box
 from edgeemo.device.microphone import AudioReplay
 from edgeemo.device.pipeline import FacePath, Pipeline, PipelineSettings, VoicePath, put_drop_oldest
@@ -22,6 +22,20 @@ from edgeemo.errors import EdgeemoError
 from edgeemo.labels import EMOTIONS
 
 FAST = PipelineSettings(publish_interval_s=0.0, retry_initial_s=0.01, retry_max_s=0.02)
+
+
+def test_demo_voice_filters_match_scipy_signal():
+    # the demo synthesises its voice with numpy alone; the numbers are scipy.signal's
+    from scipy.signal import lfilter
+    from scipy.signal import sawtooth as scipy_sawtooth
+
+    phase = np.linspace(-20, 60, 20001)
+    np.testing.assert_allclose(sawtooth(phase, 0.8), scipy_sawtooth(phase, width=0.8), atol=1e-12)
+    x = np.random.default_rng(0).standard_normal(4000)
+    for f, bw in ((730, 80), (2290, 100), (3010, 120)):
+        r, w = np.exp(-np.pi * bw / SAMPLE_RATE), 2 * np.pi * f / SAMPLE_RATE
+        expected = lfilter([1 - r], [1, -2 * r * np.cos(w), r * r], x)
+        np.testing.assert_allclose(resonator(x, f, bw), expected, atol=1e-10)
 
 
 @pytest.fixture(scope="module")

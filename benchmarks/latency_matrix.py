@@ -284,6 +284,7 @@ def run(out: Path, quick: bool = False, say: Callable[[str], None] = print) -> d
     tfl_info["why_separate_venv"] = numpy2_check()
     inputs = sample_inputs()
     rows = []
+    loadavg_start = list(os.getloadavg())
     with tempfile.TemporaryDirectory() as tmp:
         for task, names in MODELS.items():
             x_file = Path(tmp) / f"{task}.npy"
@@ -319,6 +320,7 @@ def run(out: Path, quick: bool = False, say: Callable[[str], None] = print) -> d
         "quick": quick,
         "date": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
         "machine": machine_info(),
+        "loadavg_start": loadavg_start,
         "loadavg": list(os.getloadavg()),
         "runs": runs,
         "warmup": warmup,
@@ -345,8 +347,9 @@ def render(report: dict[str, Any]) -> str:
         "",
         f"Command: `.venv/bin/python benchmarks/latency_matrix.py{' --quick' if report['quick'] else ''}`  ",
         f"Date: {report['date']}; machine: {m['cpu']}, {m['cores']} cores ({m['available_cores']} available); "
-        f"Python {m['python']}; load average at the end {', '.join(f'{v:.2f}' for v in report['loadavg'])} "
-        "(a shared machine: other jobs run beside this).",
+        f"Python {m['python']}; load average (1, 5, 15 min) at the start "
+        f"{', '.join(f'{v:.2f}' for v in report.get('loadavg_start', []))}, at the end "
+        f"{', '.join(f'{v:.2f}' for v in report['loadavg'])} (this benchmark's own 2- and 4-thread settings included).",
         "",
         f"Batch 1, {report['runs']} timed calls of `Runner.predict` after {report['warmup']} warm-up calls, on one "
         "real preprocessed input; each model and backend in a fresh process (peak RSS = that process: Python, "

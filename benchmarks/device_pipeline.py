@@ -34,6 +34,7 @@ from edgeemo.device.microphone import AudioReplay
 from edgeemo.device.pipeline import FacePath, Pipeline, PipelineSettings, VoicePath
 from edgeemo.device.sinks import JsonLinesSink
 from edgeemo.device.sources import VideoFileReplay
+from latency_matrix import time_calls
 
 from edgeemo.audio import SAMPLE_RATE
 from edgeemo.face import preprocess_face
@@ -73,9 +74,9 @@ def make_inputs(folder: Path, seconds: float = 10.0) -> tuple[Path, Path]:
     return video, wav
 
 
-def overhead(face_model, frame: np.ndarray, rounds: int = 10, runs: int = 200) -> dict[str, float]:
+def overhead(face_model, frame: np.ndarray, runs: int = 2000) -> dict[str, float]:
     """Median per-call time of EmotionModel.predict vs the bare interpreter invoke on the same face,
-    timed in alternating rounds so that drift of a shared machine falls on both alike."""
+    the two calls interleaved (``latency_matrix.time_calls``) so that load falls on both alike."""
     path = FacePath(face_model)
     box = path.detect(frame)[0]
     from edgeemo.device.face_detector import crop_face
@@ -83,18 +84,8 @@ def overhead(face_model, frame: np.ndarray, rounds: int = 10, runs: int = 200) -
     x = preprocess_face(crop_face(frame, box), face_model.preprocessing)[None]
     runner = face_model.runner
     q = quantize(x, runner.input)
-    calls = {"bare": lambda: runner.invoke_raw(q), "framework": lambda: face_model.predict(x)}
-    times: dict[str, list[float]] = {name: [] for name in calls}
-    for fn in calls.values():
-        for _ in range(50):
-            fn()
-    for _ in range(rounds):
-        for name, fn in calls.items():
-            for _ in range(runs):
-                t = time.perf_counter()
-                fn()
-                times[name].append(time.perf_counter() - t)
-    bare, framework = (float(np.median(times[name]) * 1e3) for name in calls)
+    framework_ms, bare_ms = time_calls(lambda: face_model.predict(x), lambda: runner.invoke_raw(q), runs, warmup=50)
+    bare, framework = float(np.median(bare_ms)), float(np.median(framework_ms))
     return {"bare_invoke_ms": round(bare, 4), "edgeemo_predict_ms": round(framework, 4),
             "overhead_pct": round(100 * (framework / bare - 1), 1)}
 

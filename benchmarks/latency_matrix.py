@@ -348,7 +348,7 @@ def render(report: dict[str, Any]) -> str:
         f"Command: `.venv/bin/python benchmarks/latency_matrix.py{' --quick' if report['quick'] else ''}`  ",
         f"Date: {report['date']}; machine: {m['cpu']}, {m['cores']} cores ({m['available_cores']} available); "
         f"Python {m['python']}; load average (1, 5, 15 min) at the start "
-        f"{', '.join(f'{v:.2f}' for v in report.get('loadavg_start', []))}, at the end "
+        f"{', '.join(f'{v:.2f}' for v in report['loadavg_start'])}, at the end "
         f"{', '.join(f'{v:.2f}' for v in report['loadavg'])} (this benchmark's own 2- and 4-thread settings included).",
         "",
         f"Batch 1, {report['runs']} timed calls of `Runner.predict` after {report['warmup']} warm-up calls, on one "

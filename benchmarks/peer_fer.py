@@ -646,7 +646,7 @@ def render(report: dict[str, Any]) -> str:
         "",
         f"Command: `{report['command']}`  ",
         f"Date: {report['date']}; machine: {m.get('cpu')}, {m.get('cores')} cores ({m.get('platform')}); "
-        f"load average at start {m['loadavg_start'][0]:.1f}, at end {m['loadavg_end'][0]:.1f} (shared machine).  ",
+        f"load average at start {m['loadavg_start'][0]:.1f}, at end {m['loadavg_end'][0]:.1f}.  ",
         f"Versions: edgeemo {v['edgeemo']}, Python {v['python']}, ai-edge-litert {v['ai_edge_litert']}, "
         f"numpy {v['numpy']}, OpenCV {v['opencv']}; fer venv: fer {v['fer_venv']['fer_version']}, "
         f"ai-edge-litert {v['fer_venv']['ai_edge_litert']}, numpy {v['fer_venv']['numpy']}, "

@@ -287,7 +287,7 @@ def render_readme(out: Path, suite: dict[str, Any]) -> str:
         f"- Commit: {g['commit'][:12]} ({g['subject']}); {g['uncommitted_paths']} tracked paths differed from it "
         "in the shared working tree at the time",
         f"- Machine: {m['cpu']}, {m['cores']} cores ({m['available_cores']} available), {m['platform']}; load "
-        f"average {suite['loadavg_start'][0]:.2f} at start, {suite['loadavg_end'][0]:.2f} at end (shared machine)",
+        f"average {suite['loadavg_start'][0]:.2f} at start, {suite['loadavg_end'][0]:.2f} at end",
         "- Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()),
         "- Data: `../shared/data` (FER2013 PublicTest, RAVDESS actors 17-20, CREMA-D 1009-1010: held out, never "
         "trained or tuned on)",

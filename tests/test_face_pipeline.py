@@ -64,6 +64,10 @@ def test_training_run_writes_everything_a_user_needs(run_dir):
 
 def test_resume_continues_the_history(run_dir):
     assert _history_epochs(run_dir) == [0, 1]
+    # the resume asked for 2 epochs instead of 1: the record holds the new plan and when it changed
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["settings"]["epochs"] == 2
+    assert config["resumes"] == [{"after_epoch": 1, "changed": {"settings.epochs": [1, 2]}}]
 
 
 def test_rerunning_a_finished_run_evaluates_without_training(run_dir):
@@ -93,6 +97,7 @@ def test_export_then_bench_float_and_int8(run_dir, tmp_path):
     manifest = read_manifest(f"{int8}.json")
     assert manifest.quantization["mode"] == "int8"
     assert manifest.metrics["n"] == 7 * 15  # verified on the held-out slice
+    assert manifest.training["epochs"] == 2 and manifest.training["resumes"][0]["after_epoch"] == 1
     report = tmp_path / "r.json"
     result = runner.invoke(
         app,

@@ -215,18 +215,43 @@ def _identity(key: str, value: Any) -> Any:
     return value
 
 
+IDENTITY_KEYS = ("task", "arch", "data", "split", "preprocessing", "input_shape")
+
+
+def _changed_options(stored: dict[str, Any], config: dict[str, Any]) -> dict[str, list[Any]]:
+    """Options (other than the run's identity) that a resume asks to change: ``{name: [old, new]}``;
+    ``settings`` entries are compared one by one (``settings.epochs``)."""
+    changed: dict[str, list[Any]] = {}
+    for key in sorted(set(stored) | set(config)):
+        if key in IDENTITY_KEYS or key == "resumes":
+            continue
+        old, new = stored.get(key), config.get(key)
+        if key == "settings" and isinstance(old, dict) and isinstance(new, dict):
+            changed.update({f"settings.{k}": [old.get(k), new.get(k)]
+                            for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)})
+        elif old != new:
+            changed[key] = [old, new]
+    return changed
+
+
 def check_config(run_dir: Path, config: dict[str, Any]) -> None:
-    """Write config.json, or on resume insist that it matches the stored one."""
+    """Write config.json, or on resume insist that it matches the stored one. Other options
+    may change on a resume (``--epochs``, the learning rate, ...): config.json then holds the
+    new values and lists each change under ``resumes`` with the epoch it took effect after."""
     path = run_dir / "config.json"
     if path.exists():
         stored = json.loads(path.read_text())
-        keys = ("task", "arch", "data", "split", "preprocessing", "input_shape")
-        diff = [k for k in keys if _identity(k, stored.get(k)) != _identity(k, config.get(k))]
+        diff = [k for k in IDENTITY_KEYS if _identity(k, stored.get(k)) != _identity(k, config.get(k))]
         if diff:
             raise EdgeemoError(
                 f"run folder holds a different run (differs in {', '.join(diff)}); use a new --out",
                 run_dir,
             )
+        changed = _changed_options(stored, config)
+        if changed:
+            resumes = [*stored.get("resumes", []),
+                       {"after_epoch": len(read_history(run_dir / "history.csv")), "changed": changed}]
+            path.write_text(json.dumps({**config, "resumes": resumes}, indent=2))
     else:
         run_dir.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(config, indent=2))

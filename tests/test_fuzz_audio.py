@@ -28,7 +28,7 @@ from edgeemo.audio import (
 )
 from edgeemo.errors import EdgeemoError
 
-# The deadline catches a hang, not slowness: 2 s per example failed on a busy 2-core machine.
+# The deadline catches a hang, not slowness: a 2 s one failed on a busy 2-core machine.
 FUZZ = settings(max_examples=40, deadline=30_000, suppress_health_check=[HealthCheck.too_slow,
                                                                          HealthCheck.function_scoped_fixture])
 

@@ -21,7 +21,7 @@ from edgeemo.errors import EdgeemoError
 from edgeemo.face import FacePreprocessing, preprocess_face
 from edgeemo.face_datasets import image_header_size, read_image
 
-# The deadline catches a hang, not slowness: 2 s per example failed on a busy 2-core machine.
+# The deadline catches a hang, not slowness: a 2 s one failed on a busy 2-core machine.
 FUZZ = settings(max_examples=60, deadline=30_000, suppress_health_check=[HealthCheck.too_slow,
                                                                           HealthCheck.function_scoped_fixture])
 

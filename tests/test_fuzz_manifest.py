@@ -17,7 +17,7 @@ from edgeemo.manifest import read_manifest
 from edgeemo.predict import open_emotion_model
 from edgeemo.shipped import resolve_model
 
-# The deadline catches a hang, not slowness: 2 s per example failed on a busy 2-core machine.
+# The deadline catches a hang, not slowness: a 2 s one failed on a busy 2-core machine.
 FUZZ = settings(max_examples=60, deadline=30_000, suppress_health_check=[HealthCheck.too_slow,
                                                                          HealthCheck.function_scoped_fixture])
 JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),

@@ -247,7 +247,7 @@ def check_config(run_dir: Path, config: dict[str, Any]) -> None:
                 f"run folder holds a different run (differs in {', '.join(diff)}); use a new --out",
                 run_dir,
             )
-        changed = _changed_options(stored, config)
+        changed = _changed_options(stored, json.loads(json.dumps(config)))  # tuples read back as lists
         if changed:
             resumes = [*stored.get("resumes", []),
                        {"after_epoch": len(read_history(run_dir / "history.csv")), "changed": changed}]

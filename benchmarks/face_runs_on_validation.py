@@ -2,36 +2,34 @@
 
     .venv/bin/python benchmarks/face_runs_on_validation.py RUN [RUN ...]
 
-For each run folder (same split.json validation list required): accuracy, macro-F1 and
-negative log-likelihood of ``best.keras`` on the validation faces, through THE core
-preprocessing; with several runs, also their probability average. This is how a model is
-chosen before its test numbers are looked at (results/face_accuracy_attempts.md).
+For each run folder: accuracy, macro-F1 and negative log-likelihood of ``best.keras`` on the
+validation faces, through THE core preprocessing; with several runs (which must share the
+front end and the validation and test samples, as for ``edgeemo train ensemble``), also their
+probability average. This is how a model is chosen before its test numbers are looked at
+(results/face_accuracy_attempts.md).
 """
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from edgeemo.face import FacePreprocessing, preprocess_faces
+from edgeemo.errors import EdgeemoError
 from edgeemo.labels import EMOTIONS
 from edgeemo.metrics import classification_report
 
 
 def main(runs: list[Path]) -> None:
-    import keras
-    from edgeemo.train.ensemble import split_faces
+    from edgeemo.train.ensemble import Member, load_members
 
-    config = json.loads((runs[0] / "config.json").read_text())
-    split = json.loads((runs[0] / "split.json").read_text())
-    for run in runs[1:]:
-        if json.loads((run / "split.json").read_text())["val"] != split["val"]:
-            sys.exit(f"{run}: its validation faces differ from {runs[0]}'s")
-    images, y = split_faces(config, split, runs[0], names=("val",))["val"]
-    x = preprocess_faces(images, FacePreprocessing.from_dict(config["preprocessing"]))
+    if len(runs) > 1:
+        members = load_members(runs)  # checks they share preprocessing and samples; reads the inputs once
+    else:
+        members = [Member(runs[0])]
+        members[0].read_inputs()
+    y = members[0].y["val"]
 
     def report(name: str, p: np.ndarray) -> None:
         nll = float(-np.log(np.clip(p[np.arange(len(y)), y], 1e-7, 1.0)).mean())
@@ -39,15 +37,16 @@ def main(runs: list[Path]) -> None:
         print(f"{name:45s} val n {len(y)}  accuracy {rep['accuracy']:.4f}  "
               f"macro-F1 {rep['macro_f1']:.4f}  NLL {nll:.4f}")
 
-    probs = []
-    for run in runs:
-        probs.append(keras.models.load_model(run / "best.keras", compile=False).predict(x, batch_size=512, verbose=0))
-        report(str(run), probs[-1])
-    if len(runs) > 1:
-        report("mean of the runs' probabilities", np.mean(probs, axis=0))
+    for m in members:
+        report(str(m.run), m.probs("val"))
+    if len(members) > 1:
+        report("mean of the runs' probabilities", np.mean([m.probs("val") for m in members], axis=0))
 
 
 if __name__ == "__main__":
     if len(sys.argv) < 2:
         sys.exit(__doc__)
-    main([Path(a) for a in sys.argv[1:]])
+    try:
+        main([Path(a) for a in sys.argv[1:]])
+    except EdgeemoError as exc:
+        sys.exit(f"error: {exc}")

@@ -1,15 +1,15 @@
 """Release step: rebuild the training run folder of the shipped face model from its float ONNX.
 
 Run folders are not committed. When the run that produced the shipped face model
-(``runs/fer-custom-cnn-bf16-ft-bn``, see ``train_face_models.sh``; before 2026-12-01
-``runs/fer-custom-cnn-ft``) is gone, its ``best.keras`` is still needed to build on it
+(``runs/fer-custom-cnn-cos120-bn``, see ``train_face_models.sh``; before 2026-12-02
+``runs/fer-custom-cnn-bf16-ft-bn``) is gone, its ``best.keras`` is still needed to build on it
 (``train ensemble --mirror``, ``train face --teacher`` / ``--init-from``). The shipped float
 ONNX holds every weight of it, with each BatchNorm folded into the layer before it. This
 script puts the weights back into the custom CNN and writes a run folder that the train and
 export stages read like any other:
 
     best.keras   the custom CNN with the shipped weights
-    config.json  the run's own config (benchmarks/results/training/fer-custom-cnn-bf16-ft-bn-config.json)
+    config.json  the run's own config (benchmarks/results/training/fer-custom-cnn-cos120-bn-config.json)
     split.json   its train / val / test faces, re-cut by the same seeded split
     metrics.json best.keras on the test split, through the training code's report
 
@@ -20,7 +20,15 @@ the folded layer. Training mode then normalises with batch statistics close to t
 model can be fine-tuned. The script refuses to write anything unless the rebuilt model's
 outputs match the shipped float ONNX on every test face (max |diff| < 1e-4).
 
+    .venv/bin/python benchmarks/recover_face_parent.py --out runs/fer-custom-cnn-cos120-bn
+
+An earlier shipped model from git, with its committed config:
+
+    git show 79c747e^:edgeemo/models/face/face-float.onnx > runs/prev-face-float.onnx
     .venv/bin/python benchmarks/recover_face_parent.py --out runs/fer-custom-cnn-bf16-ft-bn
+        --onnx runs/prev-face-float.onnx
+        --config benchmarks/results/training/fer-custom-cnn-bf16-ft-bn-config.json
+    (one command line)
 
 The shipped model's statistics were set the same way (``edgeemo train recalibrate``: inference-
 mode statistics of 8,192 training faces), so the rebuilt BatchNorm layers match them closely.
@@ -38,8 +46,17 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 ONNX_FILE = ROOT / "edgeemo" / "models" / "face" / "face-float.onnx"
-CONFIG = ROOT / "benchmarks" / "results" / "training" / "fer-custom-cnn-bf16-ft-bn-config.json"
+CONFIG = ROOT / "benchmarks" / "results" / "training" / "fer-custom-cnn-cos120-bn-config.json"
 STATS_FACES = 8192  # training faces used to re-estimate the BatchNorm statistics
+
+
+def cut_seed(config: dict) -> int:
+    """The seed that cut the run's train/val split: ``--split-seed`` when the run was trained
+    with one (``split_seed`` in config.json), else its ``--seed``. The class counts alone cannot
+    tell two stratified cuts apart, so a wrong seed would pass the check below and hand the
+    rebuilt run another validation set."""
+    split_seed = config.get("split_seed")
+    return int(config["settings"]["seed"] if split_seed is None else split_seed)
 
 
 def onnx_weights(path: Path) -> tuple[list[tuple[np.ndarray, ...]], list[tuple[np.ndarray, ...]]]:
@@ -109,7 +126,7 @@ def rebuild(config: dict, weights: tuple[list, list], faces: np.ndarray):
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", type=Path, default=Path("runs/fer-custom-cnn-bf16-ft-bn"))
+    ap.add_argument("--out", type=Path, default=Path("runs/fer-custom-cnn-cos120-bn"))
     ap.add_argument("--config", type=Path, default=CONFIG,
                     help="the run's config.json as committed (default: the shipped model's)")
     ap.add_argument("--onnx", type=Path, default=ONNX_FILE,
@@ -130,7 +147,7 @@ def main() -> int:
         config["data"] = str(args.data)
     pre = FacePreprocessing.from_dict(config["preprocessing"])
     train, val, test, split_desc = resolve_splits(
-        data, "auto", None, "subject", 0.1, 0.2, config["settings"]["seed"], config["limit_per_class"]
+        data, "auto", None, "subject", 0.1, 0.2, cut_seed(config), config["limit_per_class"]
     )
     if split_desc["train"] != config["split"]["train"] or split_desc["val"]["n"] != config["split"]["val"]["n"]:
         print(f"error: {data}: the re-cut split differs from the run's ({split_desc['train']['n']} training faces)")

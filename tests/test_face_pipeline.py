@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -50,7 +51,8 @@ def run_dir(tmp_path_factory) -> Path:
 
 
 def test_training_run_writes_everything_a_user_needs(run_dir):
-    for name in ("config.json", "split.json", "history.csv", "curves.png", "last.keras", "best.keras", "metrics.json"):
+    for name in ("config.json", "split.json", "history.csv", "curves.png", "last.keras", "last.weights.h5",
+                 "best.keras", "metrics.json"):
         assert (run_dir / name).is_file(), name
     config = json.loads((run_dir / "config.json").read_text())
     assert config["preprocessing"]["size"] == 48 and config["labels"][1] == "disgust"
@@ -68,6 +70,19 @@ def test_resume_continues_the_history(run_dir):
     config = json.loads((run_dir / "config.json").read_text())
     assert config["settings"]["epochs"] == 2
     assert config["resumes"] == [{"after_epoch": 1, "changed": {"settings.epochs": [1, 2]}}]
+
+
+def test_a_run_folder_carried_without_its_keras_files_resumes_from_the_weights(run_dir, tmp_path):
+    # what travels between machines: config, split, history and last.weights.h5 (no optimizer)
+    carried = tmp_path / "carried"
+    carried.mkdir()
+    for name in ("config.json", "split.json", "history.csv", "last.weights.h5"):
+        shutil.copy(run_dir / name, carried / name)
+    result = _train(carried, 3)
+    assert result.exit_code == 0, result.output
+    assert "weights only" in result.output
+    assert _history_epochs(carried) == [0, 1, 2]
+    assert (carried / "best.keras").is_file() and (carried / "last.keras").is_file()
 
 
 def test_rerunning_a_finished_run_evaluates_without_training(run_dir):

@@ -80,3 +80,27 @@ def test_dtype_policy_is_restored_after_the_block_even_on_error():
         raise RuntimeError("training failed")
     assert keras.config.dtype_policy().name == before
     assert keras.layers.Dense(2).compute_dtype == "float32"
+
+
+def test_optimizer_warm_up_fills_adams_moments_and_keeps_the_weights():
+    import keras
+    import tensorflow as tf
+    from edgeemo.train.run import TrainSettings, compile_model, warm_up_optimizer
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(inputs))
+    settings = TrainSettings(learning_rate=1e-3, label_smoothing=0.0)
+    compile_model(model, settings)
+    x = np.random.default_rng(0).normal(size=(64, 4)).astype("float32")
+    y = np.eye(3, dtype="float32")[np.arange(64) % 3]
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(16).repeat()
+    before = [w.copy() for w in model.get_weights()]
+    warm_up_optimizer(model, ds, 5, None)
+    for old, new in zip(before, model.get_weights(), strict=True):
+        np.testing.assert_array_equal(old, new)
+    assert int(model.optimizer.iterations.numpy()) == 5
+    assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(1e-3)  # restored
+    # Adam's variables hold the moments of the gradients seen: none may still be all zero
+    moments = [v.numpy() for v in model.optimizer.variables if v.name.endswith(("_momentum", "_velocity"))]
+    assert moments and all(np.abs(m).max() > 0 for m in moments)

@@ -7,11 +7,15 @@ Layout of a run folder::
     history.csv     one row per finished epoch (appended on resume)
     curves.png      loss and accuracy curves
     last.keras      model + optimizer after the latest epoch (resume point)
+    last.weights.h5 the same weights without the optimizer (a third of the size): the resume
+                    point of a run folder carried to another machine without its .keras files
     finished.json   written when training ends (all epochs, or early stop)
     best.keras      best model by validation accuracy
     metrics.json    accuracy / macro-F1 / per-class of best.keras on the held-out test split
 
-Re-running the same command on the same folder resumes from ``last.keras``.
+Re-running the same command on the same folder resumes from ``last.keras``, or, where only
+``last.weights.h5`` came along, from those weights with Adam's moments re-estimated first
+(``warm_up_optimizer``).
 """
 
 from __future__ import annotations
@@ -35,6 +39,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from edgeemo.errors import EdgeemoError
 
 console = Console(stderr=True)
+
+
+OPTIMIZER_WARM_UP_STEPS = 100  # Adam's second moment (beta_2 0.999, bias-corrected): a mean over these
 
 
 @dataclass
@@ -257,6 +264,27 @@ def check_config(run_dir: Path, config: dict[str, Any]) -> None:
         path.write_text(json.dumps(config, indent=2))
 
 
+def compile_model(model: keras.Model, settings: TrainSettings) -> None:
+    model.compile(
+        optimizer=keras.optimizers.Adam(settings.learning_rate),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=settings.label_smoothing),
+        metrics=["accuracy"],
+    )
+
+
+def warm_up_optimizer(
+    model: keras.Model, train_ds: tf.data.Dataset, steps: int, class_weight: dict[int, float] | None
+) -> None:
+    """Re-estimate a fresh Adam's moments on ``steps`` training batches at learning rate 0,
+    so a run resumed from weights alone does not start with Adam's first, full-size steps
+    (bias correction makes them about the learning rate for every weight, however noisy its
+    gradient). The weights stay; BatchNorm statistics move on as in training."""
+    rate = float(model.optimizer.learning_rate.numpy())
+    model.optimizer.learning_rate.assign(0.0)
+    model.fit(train_ds.take(steps), epochs=1, class_weight=class_weight, verbose=0)
+    model.optimizer.learning_rate.assign(rate)
+
+
 def fit(
     run_dir: Path,
     build_model: Any,
@@ -271,6 +299,7 @@ def fit(
     """Train (or resume) and return the best model (by validation accuracy). A new model is
     built under the dtype ``policy``; a resumed one keeps the policy saved with it."""
     last, best, history_csv = run_dir / "last.keras", run_dir / "best.keras", run_dir / "history.csv"
+    last_weights = run_dir / "last.weights.h5"
     history = read_history(history_csv)
     initial_epoch = len(history)
     finished = run_dir / "finished.json"
@@ -281,18 +310,27 @@ def fit(
     if last.exists() and initial_epoch > 0:
         console.print(f"resuming {run_dir} from epoch {initial_epoch}")
         model = keras.models.load_model(last)
+    elif last_weights.exists() and initial_epoch > 0:
+        console.print(f"resuming {run_dir} from epoch {initial_epoch} (weights only: re-estimating Adam's moments "
+                      f"on {OPTIMIZER_WARM_UP_STEPS} batches first)")
+        with dtype_policy(policy):
+            model = build_model()
+        try:
+            model.load_weights(last_weights)
+        except (ValueError, OSError) as e:
+            raise EdgeemoError(f"cannot resume from these weights: {e}", last_weights) from None
+        compile_model(model, settings)
+        warm_up_optimizer(model, train_ds, OPTIMIZER_WARM_UP_STEPS, class_weight)
     else:
         initial_epoch, history = 0, []
         history_csv.unlink(missing_ok=True)
         with dtype_policy(policy):
             model = build_model()
-        model.compile(
-            optimizer=keras.optimizers.Adam(settings.learning_rate),
-            loss=keras.losses.CategoricalCrossentropy(label_smoothing=settings.label_smoothing),
-            metrics=["accuracy"],
-        )
+        compile_model(model, settings)
     stopper = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=settings.patience)
-    best_so_far = max((r["val_accuracy"] for r in history), default=-math.inf)
+    # A carried run folder may come without best.keras: then only the epochs trained from
+    # here on compete for it.
+    best_so_far = max((r["val_accuracy"] for r in history), default=-math.inf) if best.exists() else -math.inf
     callbacks = [
         keras.callbacks.ModelCheckpoint(
             best,
@@ -302,6 +340,7 @@ def fit(
             initial_value_threshold=None if best_so_far == -math.inf else best_so_far,
         ),
         keras.callbacks.ModelCheckpoint(last, save_best_only=False),
+        keras.callbacks.ModelCheckpoint(last_weights, save_best_only=False, save_weights_only=True),
         EpochTimer(),
         keras.callbacks.CSVLogger(str(history_csv), append=initial_epoch > 0),
         learning_rate_callback(settings),

@@ -104,3 +104,27 @@ def test_optimizer_warm_up_fills_adams_moments_and_keeps_the_weights():
     # Adam's variables hold the moments of the gradients seen: none may still be all zero
     moments = [v.numpy() for v in model.optimizer.variables if v.name.endswith(("_momentum", "_velocity"))]
     assert moments and all(np.abs(m).max() > 0 for m in moments)
+
+
+def test_weights_file_round_trips_and_refuses_another_model_or_a_bad_file(tmp_path):
+    import keras
+    from edgeemo.train.run import load_weights_npz, save_weights_npz
+
+    def model(width: int) -> keras.Model:
+        inputs = keras.Input((4,))
+        x = keras.layers.BatchNormalization()(keras.layers.Dense(width)(inputs))
+        return keras.Model(inputs, keras.layers.Dense(3)(x))
+
+    source, target = model(5), model(5)
+    path = tmp_path / "last.weights.npz"
+    save_weights_npz(source, path)
+    load_weights_npz(target, path)
+    for a, b in zip(source.get_weights(), target.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(EdgeemoError, match="do not fit") as e:
+        load_weights_npz(model(6), path)
+    assert str(path) in str(e.value)
+    bad = tmp_path / "bad.weights.npz"
+    bad.write_text("not an archive")
+    with pytest.raises(EdgeemoError, match="not a weights file"):
+        load_weights_npz(target, bad)

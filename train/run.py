@@ -289,9 +289,13 @@ def load_weights_npz(model: keras.Model, path: Path) -> None:
     except (OSError, ValueError, KeyError) as e:
         raise EdgeemoError(f"not a weights file written by a training run ({e})", path) from None
     expected = [tuple(w.shape) for w in model.get_weights()]
-    if [w.shape for w in weights] != expected:
-        raise EdgeemoError(
-            f"these weights do not fit the run's model ({len(weights)} arrays, the model has {len(expected)})", path)
+    found = [w.shape for w in weights]
+    if found != expected:
+        detail = f"{len(found)} arrays, the model has {len(expected)}"
+        if len(found) == len(expected):
+            i = next(i for i, (a, b) in enumerate(zip(found, expected, strict=True)) if a != b)
+            detail = f"array {i} is {found[i]}, the model's is {expected[i]}"
+        raise EdgeemoError(f"these weights do not fit the run's model ({detail})", path)
     model.set_weights(weights)
 
 

@@ -1,5 +1,5 @@
 # Release step: train and export the shipped face models (CPU hours on a 2-core machine, about
-# half as many with --precision auto in mixed_bfloat16 where the CPU has AMX-BF16;
+# fewer with --precision auto in mixed_bfloat16 where the CPU has AMX-BF16 or AVX512-BF16;
 # minutes on a GPU). Every step resumes where it stopped: re-run after an interruption.
 # The shipped model (2026-12-02, 67.04% int8) is one 80-epoch cosine run in mixed_bfloat16 (the
 # auto default on this AMX CPU) with the stage-1 regularisation, then BatchNorm recalibration.

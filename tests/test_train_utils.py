@@ -60,7 +60,8 @@ def test_auto_precision_follows_the_hardware():
 
     assert resolve_precision("auto", gpus=1, flags=set()) == "mixed_float16"
     assert resolve_precision("auto", gpus=0, flags={"avx512f", "amx_bf16", "amx_tile"}) == "mixed_bfloat16"
-    assert resolve_precision("auto", gpus=0, flags={"avx2", "avx512_bf16"}) == "float32"  # no AMX tiles
+    assert resolve_precision("auto", gpus=0, flags={"avx2", "avx512f", "avx512_bf16"}) == "mixed_bfloat16"  # Zen 4
+    assert resolve_precision("auto", gpus=0, flags={"avx2", "avx512f", "avx512_vnni"}) == "float32"  # no bfloat16 math
     assert resolve_precision("float32", gpus=1, flags={"amx_bf16"}) == "float32"  # asked for: as asked
     with pytest.raises(EdgeemoError, match="--precision 'fp8'"):
         resolve_precision("fp8", gpus=0, flags=set())

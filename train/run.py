@@ -61,6 +61,7 @@ class TrainSettings:
 
 
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
+CPU_BFLOAT16_FLAGS = {"amx_bf16", "avx512_bf16"}  # /proc/cpuinfo flags of CPUs with native bfloat16 math
 
 
 def learning_rate_callback(settings: TrainSettings) -> keras.callbacks.Callback:
@@ -90,17 +91,19 @@ def cpu_flags() -> set[str]:
 
 def resolve_precision(precision: str, gpus: int, flags: set[str], cpu_bfloat16: bool = True) -> str:
     """The Keras dtype policy to train with. ``auto``: mixed_float16 on a GPU; on a CPU,
-    mixed_bfloat16 where the CPU has AMX-BF16 tiles (Sapphire Rapids and later) and the model
-    gains from it (``cpu_bfloat16``: the custom face CNN's training step took 472 instead of
-    937 ms per batch of 128 here; the small voice models gained nothing, the CRNN got slower),
-    else float32. Weights stay float32 either way, and export rebuilds every model in float32."""
+    mixed_bfloat16 where the CPU computes in bfloat16 natively, with AMX-BF16 tiles (Sapphire
+    Rapids and later) or AVX512-BF16 dot products (Cooper Lake, AMD Zen 4 and later), and the
+    model gains from it (``cpu_bfloat16``: the custom face CNN's training step, batch 128, took
+    472 instead of 937 ms on a 2-core Xeon with AMX and 458 instead of 611 ms on a 2-core EPYC
+    with AVX512-BF16; the small voice models gained nothing, the CRNN got slower), else float32.
+    Weights stay float32 either way, and export rebuilds every model in float32."""
     if precision not in PRECISIONS:
         raise EdgeemoError(f"unknown --precision {precision!r} (expected {', '.join(PRECISIONS)})")
     if precision != "auto":
         return precision
     if gpus:
         return "mixed_float16"
-    return "mixed_bfloat16" if cpu_bfloat16 and "amx_bf16" in flags else "float32"
+    return "mixed_bfloat16" if cpu_bfloat16 and flags & CPU_BFLOAT16_FLAGS else "float32"
 
 
 def setup_hardware(seed: int, precision: str = "auto", cpu_bfloat16: bool = True) -> tuple[str, str]:

@@ -89,7 +89,10 @@ def train_face_cmd(
     batch_size: Annotated[int, typer.Option(help="Batch size.")] = 128,
     lr: Annotated[float, typer.Option(help="Adam learning rate (the start of the schedule).")] = 1e-3,
     schedule: Annotated[
-        str, typer.Option(help="plateau (halve the rate when val loss stalls) or cosine (decay to 1e-5 over --epochs).")
+        str,
+        typer.Option(
+            help="plateau (halve the rate when val loss stalls), cosine (decay to 1e-5 over --epochs) or constant."
+        ),
     ] = "plateau",
     label_smoothing: Annotated[float, typer.Option(help="Label smoothing of the cross-entropy.")] = 0.1,
     patience: Annotated[int, typer.Option(help="EarlyStopping patience in epochs (val accuracy).")] = 8,
@@ -142,6 +145,13 @@ def train_face_cmd(
             "mixed_bfloat16 or mixed_float16. Exported models are float32 either way."
         ),
     ] = "auto",
+    keep_epoch_weights: Annotated[
+        bool,
+        typer.Option(
+            help="Also keep each epoch's weights (epochs/NNN.weights.npz in the run folder) for `edgeemo train "
+            "average`: weight averaging over a --schedule constant continuation."
+        ),
+    ] = False,
 ) -> None:
     """Train a face emotion model (48x48 gray) and report held-out test metrics."""
     from edgeemo.train.augment import FaceAugmentation
@@ -168,6 +178,7 @@ def train_face_cmd(
             patience=patience,
             seed=seed,
             precision=precision,
+            keep_epoch_weights=keep_epoch_weights,
         ),
         limit_per_class=limit_per_class,
         weights=None if weights is None else str(weights),
@@ -220,7 +231,7 @@ def train_voice_cmd(
     epochs: Annotated[int, typer.Option(help="Maximum epochs (EarlyStopping may stop sooner).")] = 60,
     batch_size: Annotated[int, typer.Option(help="Batch size.")] = 32,
     lr: Annotated[float, typer.Option(help="Adam learning rate (the start of the schedule).")] = 1e-3,
-    schedule: Annotated[str, typer.Option(help="plateau or cosine learning-rate schedule.")] = "plateau",
+    schedule: Annotated[str, typer.Option(help="plateau, cosine or constant learning-rate schedule.")] = "plateau",
     patience: Annotated[int, typer.Option(help="EarlyStopping patience in epochs (val accuracy).")] = 15,
     label_smoothing: Annotated[float, typer.Option(help="Label smoothing of the cross-entropy.")] = 0.1,
     class_weight: Annotated[str, typer.Option(help="none, balanced or sqrt class weights.")] = "sqrt",
@@ -373,6 +384,24 @@ def train_recalibrate_cmd(
     from edgeemo.train.recalibrate import recalibrate_run
 
     recalibrate_run(run, out, faces=faces, seed=seed, keep_worse=keep_worse)
+
+
+@train_app.command("average")
+@clean_errors
+def train_average_cmd(
+    run: Annotated[Path, typer.Argument(help="Finished run folder whose architecture, config and split to use.")],
+    weights: Annotated[
+        list[Path], typer.Argument(help="Weights to average: epochs/NNN.weights.npz of a run, or .keras models.")
+    ],
+    out: Annotated[Path, typer.Option(help="New run folder for the averaged model (then `train recalibrate` it).")],
+) -> None:
+    """Average the weights of several epochs of one run into one model (stochastic weight averaging).
+
+    Same size and speed as one model. Its BatchNorm statistics are stale: recalibrate it next,
+    which also checks it on validation."""
+    from edgeemo.train.average import average_run
+
+    average_run(run, weights, out)
 
 
 @app.command("demo")

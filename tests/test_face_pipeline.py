@@ -89,6 +89,81 @@ def test_a_run_folder_carried_without_its_keras_files_resumes_from_the_weights(r
     assert (run_dir / "last.weights.npz").stat().st_size < 0.5 * (run_dir / "last.keras").stat().st_size
 
 
+def test_weight_averaging_keeps_each_epoch_then_averages_and_recalibrates(run_dir, tmp_path):
+    import numpy as np
+    from conftest import one_line_error
+
+    # a constant-rate continuation of the finished run that keeps every epoch's weights
+    swa = tmp_path / "swa"
+    args = ["--init-from", str(run_dir / "best.keras"), "--schedule", "constant", "--lr", "1e-4",
+            "--keep-epoch-weights"]
+    result = _train(swa, 2, *args)
+    assert result.exit_code == 0, result.output
+    kept = sorted((swa / "epochs").iterdir())
+    assert [p.name for p in kept] == ["000.weights.npz", "001.weights.npz"]
+    with np.load(kept[1]) as last_epoch, np.load(swa / "last.weights.npz") as last:
+        assert all(np.array_equal(last_epoch[k], last[k]) for k in last.files)
+
+    result = runner.invoke(app, ["train", "average", str(swa), *map(str, kept), "--out", str(tmp_path / "avg")],
+                           env=ENV)
+    assert result.exit_code == 0, result.output
+    import keras
+
+    averaged = keras.models.load_model(tmp_path / "avg" / "best.keras").get_weights()
+    with np.load(kept[0]) as a, np.load(kept[1]) as b:
+        for i, w in enumerate(averaged):
+            np.testing.assert_allclose(w, (a[f"arr_{i}"].astype(np.float64) + b[f"arr_{i}"]) / 2, rtol=1e-6)
+    config = json.loads((tmp_path / "avg" / "config.json").read_text())
+    assert config["weight_average"]["n"] == 2 and config["settings"]["schedule"] == "constant"
+    # SWA's last step: the averaged statistics are stale, recalibration replaces them and checks validation
+    result = runner.invoke(app, ["train", "recalibrate", str(tmp_path / "avg"), "--out", str(tmp_path / "avg-bn"),
+                                 "--keep-worse"], env=ENV)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "avg-bn" / "metrics.json").is_file()
+
+    # weights of something else: one line naming the file
+    bad = tmp_path / "bad.weights.npz"
+    np.savez(bad, np.zeros(3))
+    line = one_line_error(runner.invoke(app, ["train", "average", str(swa), str(kept[0]), str(bad), "--out",
+                                              str(tmp_path / "avg2")], env=ENV))
+    assert str(bad) in line and not (tmp_path / "avg2").exists()
+
+
+def test_a_resumed_run_draws_new_batches_instead_of_replaying_its_first_epochs(tmp_path, monkeypatch):
+    # tf.data and Keras' random layers start over in every process: seeded like the start, a
+    # resume replayed epoch 0's shuffled, augmented faces, which the model had already fitted
+    import numpy as np
+    from edgeemo.train import face
+    from edgeemo.train.augment import FaceAugmentation, face_augmenter
+    from edgeemo.train.run import stream_seed
+
+    seeds = []
+    real = face.make_dataset
+
+    def spy(x, y, batch, augment, seed, **kwargs):
+        if augment is not None:
+            seeds.append(seed)
+        return real(x, y, batch, augment, seed, **kwargs)
+
+    monkeypatch.setattr(face, "make_dataset", spy)
+    run = tmp_path / "run"
+    assert _train(run, 1, "--seed", "3").exit_code == 0
+    split = (run / "split.json").read_text()
+    assert _train(run, 2, "--seed", "3").exit_code == 0
+    assert seeds == [3, stream_seed(3, 1)] and seeds[1] != 3
+    assert (run / "split.json").read_text() == split  # the split still comes from --seed
+    assert _history_epochs(run) == [0, 1]
+
+    x = np.random.default_rng(0).random((64, 48, 48, 1)).astype(np.float32)
+    y = np.arange(64) % 7
+
+    def first_batch(seed):
+        return next(iter(real(x, y, 32, face_augmenter(FaceAugmentation(), seed), seed)))[0].numpy()
+
+    np.testing.assert_array_equal(first_batch(seeds[0]), first_batch(seeds[0]))  # deterministic per seed
+    assert not np.allclose(first_batch(seeds[0]), first_batch(seeds[1]))
+
+
 def test_rerunning_a_finished_run_evaluates_without_training(run_dir):
     assert json.loads((run_dir / "finished.json").read_text())["trained_epochs"] == 2
     result = _train(run_dir, 2)

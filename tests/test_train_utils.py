@@ -51,8 +51,25 @@ def test_cosine_schedule_runs_from_the_learning_rate_to_the_floor_by_epoch_index
     lrs = [cb.schedule(e, 0.0) for e in range(11)]
     assert lrs[0] == pytest.approx(1e-3) and lrs[-1] == pytest.approx(1e-5) and lrs[5] == pytest.approx(5.05e-4)
     assert all(a >= b for a, b in zip(lrs, lrs[1:], strict=False))  # a resume at epoch k gets lrs[k] again
-    with pytest.raises(EdgeemoError, match="plateau, cosine"):
+    with pytest.raises(EdgeemoError, match="plateau, cosine, constant"):
         learning_rate_callback(TrainSettings(schedule="step"))
+
+
+def test_constant_schedule_keeps_the_learning_rate_whatever_keras_passes_in():
+    from edgeemo.train.run import TrainSettings, learning_rate_callback
+
+    cb = learning_rate_callback(TrainSettings(epochs=30, learning_rate=3e-4, schedule="constant"))
+    assert [cb.schedule(e, 1e-6) for e in (0, 7, 29)] == [3e-4, 3e-4, 3e-4]
+
+
+def test_a_resume_gets_random_draws_of_its_own_and_a_fresh_run_keeps_its_seed():
+    from edgeemo.train.run import stream_seed
+
+    assert stream_seed(7, 0) == 7
+    resumed = [stream_seed(7, k) for k in range(1, 60)]
+    assert len(set(resumed)) == len(resumed) and 7 not in resumed
+    assert resumed == [stream_seed(7, k) for k in range(1, 60)]  # the same resume point, the same draws
+    assert all(0 <= s < 2**31 for s in resumed) and stream_seed(8, 1) != stream_seed(7, 1)
 
 
 def test_auto_precision_follows_the_hardware():

@@ -35,7 +35,9 @@ from edgeemo.train.run import (  # noqa: E402
     class_weights,
     console,
     fit,
+    read_history,
     setup_hardware,
+    stream_seed,
 )
 
 
@@ -226,7 +228,8 @@ def train_face(
     augmentation = augmentation or FaceAugmentation()
     settings = settings or TrainSettings()
     pre = FacePreprocessing()
-    hardware, policy = setup_hardware(settings.seed, settings.precision)
+    stream = stream_seed(settings.seed, len(read_history(Path(out) / "history.csv")))  # the split keeps seed
+    hardware, policy = setup_hardware(stream, settings.precision)
     t0 = time.time()
     train, val, test, split_desc = resolve_splits(
         data, dataset, test_data, split, val_fraction, test_fraction,
@@ -271,7 +274,7 @@ def train_face(
     check_config(out, config)
     (out / "split.json").write_text(json.dumps({"train": train.sources, "val": val.sources, "test": test.sources}))
     train_ds = make_dataset(
-        x_train, train.labels, settings.batch_size, face_augmenter(augmentation, settings.seed), settings.seed,
+        x_train, train.labels, settings.batch_size, face_augmenter(augmentation, stream), stream,
         targets=targets, sample_weight=sample_weight,
     )
     val_ds = make_dataset(x_val, val.labels, 512, None, settings.seed)

@@ -36,7 +36,9 @@ from edgeemo.train.run import (  # noqa: E402
     class_weights,
     console,
     fit,
+    read_history,
     setup_hardware,
+    stream_seed,
 )
 from edgeemo.train.voice_augment import (  # noqa: E402
     FeatureMasking,
@@ -231,7 +233,8 @@ def train_voice(
     feats = features or AudioFeatures()
     augmentation = augmentation or VoiceAugmentation()
     settings = settings or TrainSettings(epochs=60, batch_size=32, patience=15, lr_patience=4)
-    hardware, policy = setup_hardware(settings.seed, settings.precision, cpu_bfloat16=False)
+    stream = stream_seed(settings.seed, len(read_history(Path(out) / "history.csv")))  # the split keeps seed
+    hardware, policy = setup_hardware(stream, settings.precision, cpu_bfloat16=False)
     t0 = time.time()
     train, val, test, split_desc = resolve_voice_splits(
         data, split, test_speakers, test_fraction, val_fraction, settings.seed, calm, limit_per_class, val_speakers
@@ -276,7 +279,7 @@ def train_voice(
     y_train, y_val, y_test = (np.asarray(parts[f"y_{k}"], np.int64) for k in ("train", "val", "test"))
     if len(x_val) == 0 or len(x_test) == 0:
         raise EdgeemoError("validation or test split is empty (too few clips with speech)", data[0])
-    train_ds = make_dataset(x_train, y_train, settings.batch_size, None, settings.seed, shuffle=True)
+    train_ds = make_dataset(x_train, y_train, settings.batch_size, None, stream, shuffle=True)
     if masking is not None and masking.active:
         train_ds = train_ds.map(lambda a, b: (mask_features(a, masking), b))
     val_ds = make_dataset(x_val, y_val, 256, None, settings.seed)

@@ -140,7 +140,8 @@ def training_info(source: ExportSource, model: Any) -> dict[str, Any]:
         info["augmentation"] = config["augmentation"]
     if config.get("ensemble"):  # edgeemo train ensemble: members, their options and validation accuracy
         info["ensemble"] = config["ensemble"]
-    for key in ("init_from", "distillation", "batchnorm_recalibration", "resumes"):  # how the weights came to be
+    # how the weights came to be
+    for key in ("init_from", "distillation", "weight_average", "batchnorm_recalibration", "resumes"):
         if config.get(key):
             info[key] = config[key]
     if source.notes:

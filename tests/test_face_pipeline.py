@@ -120,6 +120,12 @@ def test_weight_averaging_keeps_each_epoch_then_averages_and_recalibrates(run_di
                                  "--keep-worse"], env=ENV)
     assert result.exit_code == 0, result.output
     assert (tmp_path / "avg-bn" / "metrics.json").is_file()
+    # the model card says how the weights came to be
+    result = runner.invoke(app, ["export", str(tmp_path / "avg-bn"), "--quantize", "none", "--format", "tflite",
+                                 "--out", str(tmp_path / "models"), "--name", "avg"], env=ENV)
+    assert result.exit_code == 0, result.output
+    training = read_manifest(tmp_path / "models" / "avg-float.tflite.json").training
+    assert training["weight_average"]["n"] == 2 and training["batchnorm_recalibration"]["layers"] > 0
 
     # weights of something else: one line naming the file
     bad = tmp_path / "bad.weights.npz"

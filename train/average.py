@@ -24,7 +24,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 from edgeemo.train.ensemble import read_json  # noqa: E402
-from edgeemo.train.run import console, load_weights_npz  # noqa: E402
+from edgeemo.train.face import initialised  # noqa: E402
+from edgeemo.train.run import console, copy_training_records, load_weights_npz  # noqa: E402
 
 
 def read_weights(model: keras.Model, path: Path) -> list[np.ndarray]:
@@ -34,16 +35,9 @@ def read_weights(model: keras.Model, path: Path) -> list[np.ndarray]:
     if not path.is_file():
         raise EdgeemoError("weights file not found", path)
     if path.suffix == ".keras":
-        try:
-            other = keras.models.load_model(path, compile=False)
-        except Exception as exc:  # noqa: BLE001 - keras raises many types for a bad file
-            raise EdgeemoError(f"not a Keras model ({type(exc).__name__})", path) from None
-        weights = other.get_weights()
-        expected = [w.shape for w in model.get_weights()]
-        if [w.shape for w in weights] != expected:
-            raise EdgeemoError("a model of another architecture than the run's", path)
-        return weights
-    load_weights_npz(model, path)
+        initialised(model, path)  # the same load and architecture check as --init-from
+    else:
+        load_weights_npz(model, path)
     return model.get_weights()
 
 
@@ -81,9 +75,7 @@ def average_run(run: Path, weights: list[Path], out: Path) -> dict[str, Any]:
     (out / "config.json").write_text(json.dumps(config, indent=2))
     (out / "split.json").write_text(json.dumps(split))
     (out / "finished.json").write_text(json.dumps({"averaged_from": str(run), "n": len(weights)}))
-    for f in ("history.csv", "curves.png"):
-        if (run / f).is_file():
-            (out / f).write_bytes((run / f).read_bytes())
+    copy_training_records(run, out)
     console.print(f"averaged {len(weights)} weight files into {out / 'best.keras'}; "
                   f"next: edgeemo train recalibrate {out} --out {out}-bn")
     return config["weight_average"]

@@ -29,7 +29,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 from edgeemo.train.ensemble import read_json, split_faces  # noqa: E402
-from edgeemo.train.run import console  # noqa: E402
+from edgeemo.train.run import console, copy_training_records  # noqa: E402
 
 DEFAULT_FACES = 8192  # training faces the statistics are measured on
 
@@ -143,8 +143,6 @@ def recalibrate_run(run: Path, out: Path, faces: int = DEFAULT_FACES, seed: int 
         "val_accuracy": acc["after", "val"],
     })
     (out / "metrics.json").write_text(json.dumps(report, indent=2))
-    for f in ("history.csv", "curves.png"):
-        if (run / f).is_file():
-            (out / f).write_bytes((run / f).read_bytes())
+    copy_training_records(run, out)
     console.print(f"test accuracy {report['accuracy']:.4f}, macro-F1 {report['macro_f1']:.4f}; run folder {out}")
     return report

@@ -26,6 +26,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -302,6 +303,14 @@ def save_weights_npz(model: keras.Model, path: Path) -> None:
     tmp.replace(path)
 
 
+def copy_training_records(run: Path, out: Path) -> None:
+    """Copy ``run``'s history and curves into ``out``, a run folder derived from it without
+    training (recalibrated, averaged)."""
+    for name in ("history.csv", "curves.png"):
+        if (run / name).is_file():
+            shutil.copyfile(run / name, out / name)
+
+
 def load_weights_npz(model: keras.Model, path: Path) -> None:
     """Load what ``save_weights_npz`` wrote, refusing weights of another architecture."""
     try:
@@ -372,6 +381,14 @@ def fit(
         with dtype_policy(policy):
             model = build_model()
         compile_model(model, settings)
+    if settings.keep_epoch_weights:
+        (run_dir / "epochs").mkdir(exist_ok=True)
+
+    def save_epoch_weights(epoch: int) -> None:
+        save_weights_npz(model, last_weights)
+        if settings.keep_epoch_weights:  # the same file, kept under the epoch's number
+            shutil.copyfile(last_weights, run_dir / "epochs" / f"{epoch:03d}.weights.npz")
+
     stopper = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=settings.patience)
     # A carried run folder may come without best.keras: then only the epochs trained from
     # here on compete for it.
@@ -385,7 +402,7 @@ def fit(
             initial_value_threshold=None if best_so_far == -math.inf else best_so_far,
         ),
         keras.callbacks.ModelCheckpoint(last, save_best_only=False),
-        keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: save_weights_npz(model, last_weights)),
+        keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: save_epoch_weights(e)),
         EpochTimer(),
         keras.callbacks.CSVLogger(str(history_csv), append=initial_epoch > 0),
         learning_rate_callback(settings),
@@ -395,11 +412,6 @@ def fit(
         ),
         RichProgress(settings.epochs, steps_per_epoch, initial_epoch),
     ]
-    if settings.keep_epoch_weights:
-        (run_dir / "epochs").mkdir(exist_ok=True)
-        callbacks.insert(3, keras.callbacks.LambdaCallback(
-            on_epoch_end=lambda e, logs: save_weights_npz(model, run_dir / "epochs" / f"{e:03d}.weights.npz")
-        ))
     model.fit(
         train_ds,
         validation_data=val_ds,

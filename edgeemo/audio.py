@@ -333,25 +333,39 @@ def mfcc_features(samples: np.ndarray, feats: AudioFeatures = DEFAULT_VOICE) -> 
     return coeffs.astype(np.float32)
 
 
-def clip_features(samples: np.ndarray, feats: AudioFeatures = DEFAULT_VOICE) -> np.ndarray | None:
-    """trim_silence -> (remove_dc) -> fix_length -> mfcc_features: (n_frames, n_features) float32.
+def speech_span(n_speech: int, feats: AudioFeatures = DEFAULT_VOICE) -> tuple[int, int]:
+    """Frames [first, last) of a window that hold the ``n_speech`` trimmed samples (the rest is centre padding)."""
+    n = feats.window_samples
+    left = max(0, (n - n_speech) // 2)
+    first = left // feats.frame_step
+    last = min(feats.n_frames, (left + min(n_speech, n)) // feats.frame_step + 1)
+    return first, max(last, first + 1)
 
-    Returns None for no speech.
-    """
+
+def clip_features_span(
+    samples: np.ndarray, feats: AudioFeatures = DEFAULT_VOICE
+) -> tuple[np.ndarray, tuple[int, int]] | None:
+    """``clip_features`` plus the [first, last) frames that hold speech; None for no speech."""
     speech = trim_silence(samples, feats)
     if speech is None:
         return None
     if feats.remove_dc:
         speech = speech - np.float32(np.mean(speech, dtype=np.float64))
     coeffs = mfcc_features(fix_length(speech, feats), feats)
+    first, last = speech_span(len(speech), feats)
     if feats.cmn:
-        # frames that hold speech (the rest is centre padding): their mean is the clip's channel/speaker offset
-        n = feats.window_samples
-        left = max(0, (n - len(speech)) // 2)
-        first = left // feats.frame_step
-        last = min(len(coeffs), (left + min(len(speech), n)) // feats.frame_step + 1)
+        # the mean of the speech frames is the clip's channel/speaker offset
         coeffs = coeffs - coeffs[first:last].mean(axis=0, keepdims=True)
-    return coeffs
+    return coeffs, (first, last)
+
+
+def clip_features(samples: np.ndarray, feats: AudioFeatures = DEFAULT_VOICE) -> np.ndarray | None:
+    """trim_silence -> (remove_dc) -> fix_length -> mfcc_features: (n_frames, n_features) float32.
+
+    Returns None for no speech.
+    """
+    out = clip_features_span(samples, feats)
+    return None if out is None else out[0]
 
 
 def file_features(path: str | Path, feats: AudioFeatures = DEFAULT_VOICE) -> np.ndarray | None:

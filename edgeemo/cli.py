@@ -152,9 +152,23 @@ def train_face_cmd(
             "average`: weight averaging over a --schedule constant continuation."
         ),
     ] = False,
+    equalize: Annotated[
+        str, typer.Option(help="Illumination normalisation in THE preprocessing (training and device alike): "
+                          "none, hist (histogram equalisation) or clahe.")
+    ] = "none",
+    camera_p: Annotated[
+        float, typer.Option(help="Camera augmentation: probability of each of exposure, blur, small face, sensor "
+                            "noise and JPEG on the raw crop, before the preprocessing (0 = off).")
+    ] = 0.0,
 ) -> None:
     """Train a face emotion model (48x48 gray) and report held-out test metrics."""
-    from edgeemo.train.augment import FaceAugmentation
+    from edgeemo.face import EQUALIZE
+    from edgeemo.train.augment import CameraAugmentation, FaceAugmentation
+
+    if equalize not in EQUALIZE:
+        raise EdgeemoError(f"unknown --equalize {equalize!r} (expected {', '.join(EQUALIZE)})")
+    if not 0.0 <= camera_p <= 1.0:
+        raise EdgeemoError(f"--camera-p must be in [0, 1], got {camera_p}")
     from edgeemo.train.face import train_face
     from edgeemo.train.run import TrainSettings
 
@@ -190,6 +204,8 @@ def train_face_cmd(
         teacher=teacher,
         teacher_weight=teacher_weight,
         temperature=temperature,
+        equalize=equalize,
+        camera=CameraAugmentation(p=camera_p) if camera_p > 0 else None,
     )
 
 
@@ -236,7 +252,35 @@ def train_voice_cmd(
     label_smoothing: Annotated[float, typer.Option(help="Label smoothing of the cross-entropy.")] = 0.1,
     class_weight: Annotated[str, typer.Option(help="none, balanced or sqrt class weights.")] = "sqrt",
     dropout: Annotated[float, typer.Option(help="Dropout in the classifier head.")] = 0.4,
-    aug_copies: Annotated[int, typer.Option(help="Augmented copies per training clip (0 = no augmentation).")] = 8,
+    aug_copies: Annotated[int, typer.Option(help="Augmented copies per training clip (0 = no augmentation).")] = 4,
+    augment: Annotated[
+        str, typer.Option(help="What the copies simulate: channel (room, noise, microphone, telephone, gain, "
+                          "talker speed; one channel per speaker and copy), clip (pitch, stretch, shift, white "
+                          "noise per clip), channel+clip, or none.")
+    ] = "channel",
+    adapt: Annotated[
+        bool, typer.Option(help="Standardise each clip by the running statistics of its speaker (no labels), as "
+                           "the device does online; bench applies it per speaker. --no-adapt: training statistics.")
+    ] = True,
+    prior_clips: Annotated[
+        float, typer.Option(help="Adaptation: clips' worth of training statistics a new speaker starts from.")
+    ] = 5.0,
+    balance: Annotated[
+        str, typer.Option(help="corpus-class: every (corpus, class) pair weighs the same (sample weights); "
+                          "none: --class-weight only.")
+    ] = "corpus-class",
+    test_data: Annotated[
+        str | None, typer.Option(help="Corpora tested whole (leave-one-corpus-out), comma-separated; --data is "
+                                 "then cut into train and validation only.")
+    ] = None,
+    exclude_speakers: Annotated[
+        str | None, typer.Option(help="Speakers left out of training, validation and test (e.g. another "
+                                 "protocol's held-out speakers), comma-separated.")
+    ] = None,
+    feature_cache: Annotated[
+        Path | None, typer.Option(help="Shared per-speaker feature folder (float16), reused by every run with the "
+                                  "same front end, augmentation and seed. Default: voice-features beside --out.")
+    ] = None,
     noise_snr: Annotated[
         str, typer.Option(help="Augmentation: white-noise SNR range in dB, MIN,MAX.")
     ] = "15,30",
@@ -266,8 +310,11 @@ def train_voice_cmd(
     from edgeemo.audio import AudioFeatures
     from edgeemo.train.run import TrainSettings
     from edgeemo.train.voice import train_voice
-    from edgeemo.train.voice_augment import FeatureMasking, VoiceAugmentation
+    from edgeemo.train.voice_augment import ChannelAugmentation, FeatureMasking, VoiceAugmentation
+    from edgeemo.voice import SpeakerAdaptation
 
+    if augment not in ("channel", "clip", "channel+clip", "none"):
+        raise EdgeemoError(f"unknown --augment {augment!r} (expected channel, clip, channel+clip or none)")
     try:
         snr_lo, snr_hi = (float(v) for v in noise_snr.split(","))
     except ValueError:
@@ -288,7 +335,14 @@ def train_voice_cmd(
         val_fraction=val_fraction,
         calm=calm,
         features=AudioFeatures(window_s=window, n_mfcc=n_mfcc, n_mels=max(40, n_mfcc), deltas=deltas, cmn=cmn),
-        augmentation=VoiceAugmentation(aug_copies, (snr_lo, snr_hi), shift, pitch, stretch),
+        augmentation=VoiceAugmentation(aug_copies, (snr_lo, snr_hi), shift, pitch, stretch)
+        if "clip" in augment else None,
+        channel=ChannelAugmentation(copies=aug_copies) if "channel" in augment else None,
+        adaptation=SpeakerAdaptation(prior_clips=prior_clips) if adapt else None,
+        balance=balance,
+        test_data=[Path(p.strip()) for p in test_data.split(",") if p.strip()] if test_data else None,
+        feature_cache=feature_cache,
+        exclude_speakers=[s.strip() for s in exclude_speakers.split(",") if s.strip()] if exclude_speakers else None,
         settings=TrainSettings(
             epochs=epochs,
             batch_size=batch_size,

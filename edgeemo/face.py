@@ -16,6 +16,7 @@ import numpy as np
 
 from edgeemo.errors import EdgeemoError
 
+EQUALIZE = ("none", "hist", "clahe")
 MAX_FACE_SIZE = 1024  # model input side, in pixels: anything larger is not a face model's input
 
 
@@ -26,6 +27,10 @@ class FacePreprocessing:
     The model input is ``gray_pixel * scale + offset`` at ``size`` x ``size`` x 1.
     With the defaults (scale 1/255, offset 0) an int8 model quantised with scale 1/255
     and zero point -128 receives exactly ``pixel - 128``: the input is lossless.
+    ``equalize`` normalises illumination of the resized crop before scaling: ``hist``
+    (global histogram equalisation, ``cv2.equalizeHist``), ``clahe`` (contrast-limited
+    adaptive equalisation, clip limit 2, 4x4 tiles) or ``none``; a camera's exposure,
+    gain and contrast then reach the model far less.
     """
 
     size: int = 48
@@ -33,6 +38,7 @@ class FacePreprocessing:
     offset: float = 0.0
     color: str = "gray"
     interpolation: str = "area"  # cv2.INTER_AREA when shrinking, bilinear when enlarging
+    equalize: str = "none"
 
     def __post_init__(self) -> None:
         # preprocess_face implements only these; anything else (e.g. from a newer manifest)
@@ -43,6 +49,10 @@ class FacePreprocessing:
             raise EdgeemoError(
                 f"unsupported face preprocessing interpolation {self.interpolation!r} (expected 'area' or 'linear')"
             )
+        if not isinstance(self.equalize, str) or self.equalize not in EQUALIZE:
+            raise EdgeemoError(
+                f"unsupported face preprocessing equalize {self.equalize!r} (expected {', '.join(EQUALIZE)})"
+            )
         if isinstance(self.size, bool) or not isinstance(self.size, int) or not 1 <= self.size <= MAX_FACE_SIZE:
             raise EdgeemoError(f"face preprocessing size must be an int from 1 to {MAX_FACE_SIZE}, got {self.size!r}")
         for name in ("scale", "offset"):
@@ -50,6 +60,11 @@ class FacePreprocessing:
             if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
                 raise EdgeemoError(f"face preprocessing {name} must be a finite number, got {value!r}")
             object.__setattr__(self, name, float(value))
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """(height, width, channels) of one model input."""
+        return (self.size, self.size, 1)
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": "face", **asdict(self)}
@@ -103,6 +118,10 @@ def preprocess_face(image: np.ndarray, spec: FacePreprocessing = DEFAULT_FACE) -
         shrinking = gray.shape[0] >= spec.size and gray.shape[1] >= spec.size
         interp = cv2.INTER_AREA if (shrinking and spec.interpolation == "area") else cv2.INTER_LINEAR
         gray = cv2.resize(gray, (spec.size, spec.size), interpolation=interp)
+    if spec.equalize == "hist":
+        gray = cv2.equalizeHist(np.ascontiguousarray(gray))
+    elif spec.equalize == "clahe":
+        gray = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(4, 4)).apply(np.ascontiguousarray(gray))
     out = gray.astype(np.float32) * np.float32(spec.scale) + np.float32(spec.offset)
     return out[:, :, None]
 

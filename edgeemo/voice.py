@@ -1,21 +1,129 @@
-"""THE voice model input: the audio front end (``edgeemo.audio``) plus the training set's
-per-coefficient standardisation, as one value stored in every voice model's manifest.
+"""THE voice model input: the audio front end (``edgeemo.audio``) plus the per-coefficient
+standardisation, as one value stored in every voice model's manifest.
 
 ``preprocess_clip`` is what training, calibration, export verification, bench and the
 device call on a clip of samples; ``None`` means "no speech" (the clip is not classified).
+
+Standardisation is either global (the training set's mean and std) or, when the manifest
+has an ``adaptation`` record, adapted to the speaker being heard without labels: each clip
+is standardised with the running statistics of the speech heard so far from that speaker
+(``SpeakerState``), shrunk towards the training statistics while few clips are in. A
+device hears the same few people through one microphone and room, so this removes much of
+the speaker's and the channel's offset. Training simulates the same causal estimate.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edgeemo.audio import DEFAULT_VOICE, AudioFeatures, RunningStats, clip_features, load_audio, standardize
+from edgeemo.audio import (
+    DEFAULT_VOICE,
+    AudioFeatures,
+    RunningStats,
+    clip_features_span,
+    load_audio,
+    standardize,
+)
 from edgeemo.errors import EdgeemoError
+
+
+@dataclass(frozen=True)
+class SpeakerAdaptation:
+    """How a model standardises by the speaker it hears (stored in the manifest as ``adaptation``).
+
+    The statistics of a speaker are the mean of the per-clip moments (mean and mean square
+    of each coefficient over the clip's speech frames) of the clips heard so far, the
+    current one included, plus ``prior_clips`` clips' worth of the training statistics.
+    Beyond ``memory_clips`` clips older ones are forgotten exponentially. The device starts
+    a new speaker state after ``reset_after_silence_s`` seconds without speech.
+    """
+
+    prior_clips: float = 5.0
+    memory_clips: float = 100.0
+    reset_after_silence_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        for name in ("prior_clips", "memory_clips", "reset_after_silence_s"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                raise EdgeemoError(f"voice adaptation {name} must be a finite number, got {value!r}")
+            object.__setattr__(self, name, float(value))
+        if self.prior_clips <= 0 or self.memory_clips < 1 or self.reset_after_silence_s <= 0:
+            raise EdgeemoError("voice adaptation needs prior_clips > 0, memory_clips >= 1, reset_after_silence_s > 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "speaker_running", **asdict(self)}
+
+    @classmethod
+    def from_dict(cls, d: Any) -> SpeakerAdaptation:
+        if not isinstance(d, dict) or d.get("kind") != "speaker_running":
+            raise EdgeemoError("voice adaptation must be a table with kind = 'speaker_running'")
+        fields = {k: v for k, v in d.items() if k != "kind"}
+        unknown = set(fields) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise EdgeemoError(f"unknown voice adaptation keys {sorted(unknown)}")
+        return cls(**fields)
+
+
+def clip_moments(x: np.ndarray, span: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and mean square of each coefficient over a clip's speech frames (float64)."""
+    speech = np.asarray(x[span[0] : span[1]], np.float64)
+    return speech.mean(axis=0), np.square(speech).mean(axis=0)
+
+
+def shrunk_stats(
+    sum_mean: np.ndarray, sum_sq: np.ndarray, n: float, mean: np.ndarray, std: np.ndarray, prior: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, std) of ``n`` clips' summed moments plus ``prior`` clips of the training (mean, std)."""
+    mean, std = np.asarray(mean, np.float64), np.asarray(std, np.float64)
+    m = (prior * mean + sum_mean) / (prior + n)
+    sq = (prior * (std * std + mean * mean) + sum_sq) / (prior + n)
+    return m, np.sqrt(np.maximum(sq - m * m, RunningStats.STD_FLOOR**2))
+
+
+class SpeakerState:
+    """The running statistics of one speaker (or one device's listener) for ``SpeakerAdaptation``."""
+
+    def __init__(self, adaptation: SpeakerAdaptation) -> None:
+        self.adaptation = adaptation
+        self.reset()
+
+    def reset(self) -> None:
+        self.n = 0.0
+        self.sum_mean: np.ndarray | float = 0.0
+        self.sum_sq: np.ndarray | float = 0.0
+
+    def observe(self, x: np.ndarray, span: tuple[int, int], weight: float = 1.0) -> None:
+        """Fold one clip's speech frames in (``weight`` < 1 for overlapping device windows)."""
+        mean, sq = clip_moments(x, span)
+        keep = 1.0
+        if self.n + weight > self.adaptation.memory_clips:  # forget the oldest clips exponentially
+            keep = max(0.0, (self.adaptation.memory_clips - weight) / self.n)
+        self.n = self.n * keep + weight
+        self.sum_mean = self.sum_mean * keep + weight * mean
+        self.sum_sq = self.sum_sq * keep + weight * sq
+
+    def stats(self, mean: Sequence[float], std: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+        n = self.n
+        zeros = np.zeros(len(mean))
+        sum_mean = self.sum_mean if n else zeros
+        sum_sq = self.sum_sq if n else zeros
+        return shrunk_stats(np.asarray(sum_mean), np.asarray(sum_sq), n, np.asarray(mean), np.asarray(std),
+                            self.adaptation.prior_clips)
+
+
+def adapted_input(x: np.ndarray, span: tuple[int, int], mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """Standardise ``x`` with a speaker's (mean, std); frames outside the speech span become 0."""
+    out = standardize(x, mean, std)
+    out[: span[0]] = 0.0
+    out[span[1] :] = 0.0
+    return out
 
 
 @dataclass(frozen=True)
@@ -26,13 +134,19 @@ class VoicePreprocessing:
     count: int = 0  # frames the statistics were computed over (0 = identity: no statistics)
     mean: tuple[float, ...] = ()
     std: tuple[float, ...] = ()
+    adaptation: SpeakerAdaptation | None = None  # None: every clip standardised with the training statistics
 
     @classmethod
-    def from_stats(cls, features: AudioFeatures, stats: RunningStats) -> VoicePreprocessing:
+    def from_stats(cls, features: AudioFeatures, stats: RunningStats,
+                   adaptation: SpeakerAdaptation | None = None) -> VoicePreprocessing:
         d = stats.to_dict()
         if len(d["mean"]) != features.n_features:
             raise EdgeemoError(f"statistics have {len(d['mean'])} coefficients, features {features.n_features}")
-        return cls(features, d["count"], tuple(d["mean"]), tuple(d["std"]))
+        return cls(features, d["count"], tuple(d["mean"]), tuple(d["std"]), adaptation)
+
+    def new_speaker(self) -> SpeakerState | None:
+        """A fresh running state for one speaker, or None when the model does not adapt."""
+        return SpeakerState(self.adaptation) if self.adaptation is not None and self.count else None
 
     @property
     def input_shape(self) -> tuple[int, int]:
@@ -50,6 +164,8 @@ class VoicePreprocessing:
         if self.count:
             d["standardize"] = {"kind": "standardize", "count": self.count, "mean": list(self.mean),
                                 "std": list(self.std)}
+        if self.adaptation is not None:
+            d["adaptation"] = self.adaptation.to_dict()
         return d
 
     @classmethod
@@ -58,26 +174,53 @@ class VoicePreprocessing:
             raise EdgeemoError(f"voice preprocessing must be a table/object, got {type(d).__name__}")
         d = dict(d)
         standardize = d.pop("standardize", None)
+        adaptation = d.pop("adaptation", None)
         features = AudioFeatures.from_dict(d)
+        if adaptation is not None:
+            if standardize is None:
+                raise EdgeemoError("voice adaptation needs the training statistics (standardize)")
+            adaptation = SpeakerAdaptation.from_dict(adaptation)
         if standardize is None:
             return cls(features)
         RunningStats.from_dict(standardize)  # validates kind, count, finite mean, std >= 0
         mean, std = tuple(float(v) for v in standardize["mean"]), tuple(float(v) for v in standardize["std"])
         if len(mean) != features.n_features:
             raise EdgeemoError(f"statistics have {len(mean)} coefficients, features {features.n_features}")
-        return cls(features, int(standardize["count"]), mean, std)  # exactly as stored: no round trip
+        # exactly as stored: no round trip
+        return cls(features, int(standardize["count"]), mean, std, adaptation)
 
 
-def preprocess_clip(samples: np.ndarray, pre: VoicePreprocessing) -> np.ndarray | None:
-    """Float mono samples at 16 kHz -> standardised (frames, coefficients) float32, or None for no speech."""
-    feats = clip_features(samples, pre.features)
-    return None if feats is None else pre.standardize(feats)
+def standardize_clip(x: np.ndarray, span: tuple[int, int], pre: VoicePreprocessing,
+                     speaker: SpeakerState | None = None, weight: float = 1.0) -> np.ndarray:
+    """Raw clip features -> model input. An adapting model folds the clip into ``speaker`` first
+    (``weight`` of a clip) and standardises with its statistics; with ``speaker`` None it
+    standardises the clip as the first clip of a new speaker (per clip, no memory)."""
+    if pre.adaptation is None or not pre.count:
+        return pre.standardize(x)
+    state = speaker if speaker is not None else SpeakerState(pre.adaptation)
+    state.observe(x, span, weight)
+    mean, std = state.stats(pre.mean, pre.std)
+    return adapted_input(x, span, mean, std)
 
 
-def preprocess_file(path: str | Path, pre: VoicePreprocessing) -> np.ndarray | None:
+def preprocess_clip(samples: np.ndarray, pre: VoicePreprocessing, speaker: SpeakerState | None = None,
+                    weight: float = 1.0) -> np.ndarray | None:
+    """Float mono samples at 16 kHz -> standardised (frames, coefficients) float32, or None for no speech.
+
+    ``speaker`` (from ``pre.new_speaker()``) carries an adapting model's running statistics
+    from clip to clip; see ``standardize_clip``.
+    """
+    out = clip_features_span(samples, pre.features)
+    if out is None:
+        return None
+    return standardize_clip(out[0], out[1], pre, speaker, weight)
+
+
+def preprocess_file(path: str | Path, pre: VoicePreprocessing,
+                    speaker: SpeakerState | None = None) -> np.ndarray | None:
     """preprocess_clip of an audio file (any rate/format load_audio accepts)."""
     samples, _ = load_audio(path, pre.features.sample_rate)
-    return preprocess_clip(samples, pre)
+    return preprocess_clip(samples, pre, speaker)
 
 
 def preprocess_files(

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import cv2
 import keras
+import numpy as np
 from keras import layers
 
 
@@ -42,3 +44,47 @@ def face_augmenter(cfg: FaceAugmentation, seed: int = 0) -> keras.Sequential:
     if cfg.noise_std:
         stack.append(layers.GaussianNoise(cfg.noise_std, seed=seed + 6))
     return keras.Sequential(stack, name="face_augmentation")
+
+
+@dataclass(frozen=True)
+class CameraAugmentation:
+    """What a camera does to a face before THE preprocessing sees it, applied to the raw gray
+    crop (each transform with probability ``p``): exposure (pixels times a factor in
+    ``exposure``, as in low light), blur (Gaussian, sigma up to ``blur_sigma`` px at the
+    model size), a small face (shrunk to ``min_side``-``size`` px and enlarged back),
+    sensor noise (sigma up to ``noise_sigma`` grey levels) and JPEG (quality in ``jpeg_quality``).
+    Then the crop goes through the model's preprocessing (equalisation included), so
+    training sees what the device will."""
+
+    p: float = 0.3
+    exposure: tuple[float, float] = (0.3, 1.3)
+    blur_sigma: float = 2.0
+    min_side: int = 16
+    noise_sigma: float = 12.0
+    jpeg_quality: tuple[int, int] = (20, 90)
+
+    def to_dict(self) -> dict:
+        return {"kind": "camera", **asdict(self)}
+
+
+def degrade_face(gray: np.ndarray, cfg: CameraAugmentation, rng: np.random.Generator) -> np.ndarray:
+    """One random camera degradation of a 2-D uint8 crop (same size back)."""
+    img = gray.astype(np.float32)
+    h, w = gray.shape
+    if rng.random() < cfg.p:
+        img = img * rng.uniform(*cfg.exposure)
+    if rng.random() < cfg.p:
+        img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.3, cfg.blur_sigma))
+    if rng.random() < cfg.p:
+        side = int(rng.integers(cfg.min_side, max(cfg.min_side + 1, min(h, w))))
+        img = cv2.resize(cv2.resize(img, (side, side), interpolation=cv2.INTER_AREA), (w, h),
+                         interpolation=cv2.INTER_LINEAR)
+    if rng.random() < cfg.p:
+        img = img + rng.normal(0.0, rng.uniform(0, cfg.noise_sigma), img.shape)
+    out = np.clip(img + 0.5, 0, 255).astype(np.uint8)
+    if rng.random() < cfg.p:
+        quality = int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1))
+        ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        if ok:
+            out = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
+    return out

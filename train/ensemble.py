@@ -101,7 +101,10 @@ class Member:
             cache = self.run / "features.npz"
             try:
                 with np.load(cache) as d:
-                    self.x = {k: self.pre.standardize(d[f"x_{k}"]) for k in ("val", "test")}
+                    if "inputs_val" in d.files:  # model inputs as training made them (adapted per speaker)
+                        self.x = {k: np.asarray(d[f"inputs_{k}"], np.float32) for k in ("val", "test")}
+                    else:  # older runs: raw MFCCs, standardised with the run's statistics
+                        self.x = {k: self.pre.standardize(d[f"x_{k}"]) for k in ("val", "test")}
                     self.y = {k: np.asarray(d[f"y_{k}"], np.int64) for k in ("val", "test")}
             except FileNotFoundError:
                 raise EdgeemoError("no cached features (features.npz): re-run the run's training command",

@@ -17,7 +17,7 @@ import numpy as np
 
 from edgeemo import __version__
 from edgeemo.errors import EdgeemoError
-from edgeemo.face import FacePreprocessing, preprocess_faces
+from edgeemo.face import FacePreprocessing, preprocess_face, preprocess_faces, to_gray_uint8
 from edgeemo.face_datasets import FaceDataset, load_faces
 from edgeemo.labels import EMOTIONS
 from edgeemo.metrics import classification_report
@@ -27,7 +27,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from edgeemo.train.augment import FaceAugmentation, face_augmenter  # noqa: E402
+from edgeemo.train.augment import (  # noqa: E402
+    CameraAugmentation,
+    FaceAugmentation,
+    degrade_face,
+    face_augmenter,
+)
 from edgeemo.train.models import build_face_model  # noqa: E402
 from edgeemo.train.run import (  # noqa: E402
     TrainSettings,
@@ -131,6 +136,51 @@ def make_dataset(
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
+def camera_dataset(
+    images: list[np.ndarray],
+    y: np.ndarray,
+    pre: FacePreprocessing,
+    camera: CameraAugmentation,
+    batch: int,
+    augment: keras.Sequential | None,
+    seed: int,
+    sample_weight: np.ndarray | None = None,
+) -> tf.data.Dataset:
+    """Training batches that go through a random camera (``degrade_face``) and then THE
+    preprocessing on every epoch: the raw gray crops travel, the model input is made per batch."""
+    raw = np.stack([cv2_fit(to_gray_uint8(im), pre.size) for im in images])
+    rng = np.random.default_rng(seed)
+
+    def degrade(batch: np.ndarray) -> np.ndarray:
+        return np.stack([preprocess_face(degrade_face(im, camera, rng), pre) for im in batch]).astype(np.float32)
+
+    columns: tuple[np.ndarray, ...] = (raw, keras.utils.to_categorical(y, len(EMOTIONS)).astype(np.float32))
+    if sample_weight is not None:
+        columns += (sample_weight.astype(np.float32),)
+    ds = tf.data.Dataset.from_tensor_slices(columns).shuffle(len(raw), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch)
+
+    def to_input(a: tf.Tensor, *rest: tf.Tensor) -> tuple[tf.Tensor, ...]:
+        x = tf.numpy_function(degrade, [a], tf.float32, stateful=True)
+        x.set_shape((None, *pre.input_shape))
+        return (x, *rest)
+
+    ds = ds.map(to_input)
+    if augment is not None:
+        ds = ds.map(lambda a, *rest: (augment(a, training=True), *rest), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def cv2_fit(gray: np.ndarray, size: int) -> np.ndarray:
+    """A 2-D uint8 crop at ``size`` x ``size`` (area when shrinking, as THE preprocessing does)."""
+    import cv2
+
+    if gray.shape == (size, size):
+        return gray
+    shrinking = gray.shape[0] >= size and gray.shape[1] >= size
+    return cv2.resize(gray, (size, size), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+
+
 def teacher_targets(
     teacher: Path,
     train: FaceDataset,
@@ -218,6 +268,8 @@ def train_face(
     teacher: Path | None = None,
     teacher_weight: float = 0.5,
     temperature: float = 2.0,
+    equalize: str = "none",
+    camera: CameraAugmentation | None = None,
 ) -> dict[str, Any]:
     """Train (or resume) a face model in ``out``; returns the test metrics of the best checkpoint.
 
@@ -227,7 +279,7 @@ def train_face(
     ``teacher_targets``)."""
     augmentation = augmentation or FaceAugmentation()
     settings = settings or TrainSettings()
-    pre = FacePreprocessing()
+    pre = FacePreprocessing(equalize=equalize)
     stream = stream_seed(settings.seed, len(read_history(Path(out) / "history.csv")))  # the split keeps seed
     hardware, policy = setup_hardware(stream, settings.precision)
     t0 = time.time()
@@ -248,6 +300,7 @@ def train_face(
         "input_shape": [pre.size, pre.size, 1],
         "preprocessing": pre.to_dict(),
         "augmentation": augmentation.to_dict(),
+        "camera_augmentation": camera.to_dict() if camera else None,
         "settings": asdict(settings),
         "class_weight": class_weight,
         "bn_momentum": bn_momentum,
@@ -273,10 +326,19 @@ def train_face(
             weights_by_class = None
     check_config(out, config)
     (out / "split.json").write_text(json.dumps({"train": train.sources, "val": val.sources, "test": test.sources}))
-    train_ds = make_dataset(
-        x_train, train.labels, settings.batch_size, face_augmenter(augmentation, stream), stream,
-        targets=targets, sample_weight=sample_weight,
-    )
+    if camera is not None:
+        if targets is not None:
+            raise EdgeemoError("camera augmentation and distillation (--teacher) cannot be combined yet")
+        if weights_by_class is not None:
+            sample_weight = np.array([weights_by_class[int(c)] for c in train.labels])
+            weights_by_class = None
+        train_ds = camera_dataset(train.images, train.labels, pre, camera, settings.batch_size,
+                                  face_augmenter(augmentation, stream), stream, sample_weight)
+    else:
+        train_ds = make_dataset(
+            x_train, train.labels, settings.batch_size, face_augmenter(augmentation, stream), stream,
+            targets=targets, sample_weight=sample_weight,
+        )
     val_ds = make_dataset(x_val, val.labels, 512, None, settings.seed)
     steps = int(np.ceil(len(x_train) / settings.batch_size))
     model = fit(

@@ -19,13 +19,13 @@ from typing import Any
 import numpy as np
 
 from edgeemo import __version__
-from edgeemo.audio import AudioFeatures, RunningStats, clip_features, load_audio
+from edgeemo.audio import AudioFeatures, RunningStats
 from edgeemo.errors import EdgeemoError
 from edgeemo.labels import EMOTIONS
 from edgeemo.metrics import classification_report
 from edgeemo.splits import group_split, stratified_split
-from edgeemo.voice import VoicePreprocessing
-from edgeemo.voice_datasets import VoiceDataset, load_voice, speaker_split
+from edgeemo.voice import SpeakerAdaptation, VoicePreprocessing, adapted_input, clip_moments, shrunk_stats
+from edgeemo.voice_datasets import VoiceDataset, _speaker_matches, load_voice, speaker_split
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -41,13 +41,13 @@ from edgeemo.train.run import (  # noqa: E402
     stream_seed,
 )
 from edgeemo.train.voice_augment import (  # noqa: E402
+    ChannelAugmentation,
     FeatureMasking,
     VoiceAugmentation,
-    augment_waveform,
     mask_features,
 )
+from edgeemo.train.voice_bank import FeatureBank, Rows, require_rows  # noqa: E402
 from edgeemo.train.voice_models import VOICE_ARCHS, build_voice_model  # noqa: E402
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
 
 CALM = ("neutral", "exclude")
 
@@ -61,6 +61,14 @@ def limit_classes(ds: VoiceDataset, limit: int | None, seed: int = 0) -> VoiceDa
     return ds.subset(np.sort(np.concatenate(idx)))
 
 
+def drop_speakers(ds: VoiceDataset, names: list[str] | None) -> VoiceDataset:
+    """``ds`` without the clips of the named speakers (names that match no speaker are ignored)."""
+    if not names:
+        return ds
+    gone = {str(g) for g in ds.groups if any(_speaker_matches(str(n), str(g)) for n in names)}
+    return ds.subset([i for i, g in enumerate(ds.groups) if str(g) not in gone])
+
+
 def resolve_voice_splits(
     data: list[Path],
     split: str = "speaker",
@@ -71,6 +79,8 @@ def resolve_voice_splits(
     calm: str = "neutral",
     limit_per_class: int | None = None,
     val_speakers: list[str] | None = None,
+    hold_out: bool = True,
+    exclude_speakers: list[str] | None = None,
 ) -> tuple[VoiceDataset, VoiceDataset, VoiceDataset, dict[str, Any]]:
     """Load the corpora and cut train / val / test.
 
@@ -78,6 +88,8 @@ def resolve_voice_splits(
     ``test_fraction``), validation = ``val_speakers`` (or other whole speakers drawn at
     random up to ``val_fraction``); no speaker on two sides.
     ``random``: stratified clip-level split (speakers leak; for seed-paper comparison only).
+    ``hold_out=False``: no test side (the test set comes from other corpora).
+    ``exclude_speakers``: left out of every side (another protocol's held-out speakers).
     """
     if split not in ("speaker", "random"):
         raise EdgeemoError(f"unknown --split {split!r} (expected speaker or random)")
@@ -86,20 +98,24 @@ def resolve_voice_splits(
     if calm not in CALM:
         raise EdgeemoError(f"unknown --calm {calm!r} (expected neutral or exclude)")
     overrides = {"ravdess": {"02": None}} if calm == "exclude" else None
-    pool = limit_classes(load_voice(data, overrides=overrides), limit_per_class, seed)
+    pool = drop_speakers(limit_classes(load_voice(data, overrides=overrides), limit_per_class, seed),
+                         exclude_speakers)
     if len(pool) == 0:
         raise EdgeemoError("no labelled clips found", data[0])
     by_speaker = split == "speaker"
     if by_speaker:
         n_speakers = len(pool.speakers())
-        if test_speakers is None and n_speakers < 3:
+        if test_speakers is None and n_speakers < (3 if hold_out else 2):
             raise EdgeemoError(
                 f"only {n_speakers} speaker(s) ({', '.join(pool.speakers())}): a speaker-independent split "
                 "needs at least 3 (train, validation, test); add a corpus, or use --split random "
                 "(speakers leak: for comparison with the seed papers only)",
                 data[0],
             )
-        keep, hold = speaker_split(pool, test_speakers, test_fraction, seed)
+        if hold_out:
+            keep, hold = speaker_split(pool, test_speakers, test_fraction, seed)
+        else:
+            keep, hold = np.arange(len(pool)), np.zeros(0, np.int64)
         rest = pool.subset(keep)
         if len(set(rest.groups)) < 2:
             raise EdgeemoError("after holding out the test speakers, fewer than 2 speakers are left for train and "
@@ -109,7 +125,10 @@ def resolve_voice_splits(
         else:
             tr, va = group_split(rest.groups, val_fraction, seed + 1)
     else:
-        keep, hold = stratified_split(pool.labels, test_fraction, seed)
+        if hold_out:
+            keep, hold = stratified_split(pool.labels, test_fraction, seed)
+        else:
+            keep, hold = np.arange(len(pool)), np.zeros(0, np.int64)
         rest = pool.subset(keep)
         tr, va = stratified_split(rest.labels, val_fraction, seed + 1)
     test = pool.subset(hold, f"{pool.name}-test")
@@ -142,71 +161,79 @@ def resolve_voice_splits(
     return train, val, test, desc
 
 
-def _features(
-    ds: VoiceDataset, feats: AudioFeatures, aug: VoiceAugmentation | None, seed: int, what: str
-) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
-    """Raw (unstandardised) MFCCs of every clip, plus ``aug.copies`` augmented versions of each.
+def causal_inputs(rows: Rows, pre: VoicePreprocessing, seed: int, groups: np.ndarray | None = None) -> np.ndarray:
+    """Model inputs of ``rows`` as a device would make them, without future clips.
 
-    Returns (x, labels, sources of the rows, files without speech).
+    Without adaptation: the training statistics. With adaptation: the rows of each group
+    (a speaker, or a speaker's augmented copy: one channel) are put in a seeded random order
+    and each is standardised with the running statistics of its group's rows up to and
+    including itself, as ``edgeemo.voice.SpeakerState`` does on the device and in bench.
     """
+    x = np.asarray(rows.x, np.float32)
+    if pre.adaptation is None:
+        return pre.standardize(x)
+    groups = rows.speakers if groups is None else groups
+    out = np.empty_like(x)
     rng = np.random.default_rng(seed)
-    copies = aug.copies if aug is not None else 0
-    rows, labels, sources, silent = [], [], [], []
-    with Progress(TextColumn(f"MFCC {what}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=True) as progress:
-        task = progress.add_task(what, total=len(ds))
-        for item in ds:
-            samples, _ = load_audio(item.path, feats.sample_rate)
-            x = clip_features(samples, feats)
-            if x is None:
-                silent.append(item.path)
-                progress.advance(task)
-                continue
-            rows.append(x)
-            labels.append(item.label)
-            sources.append(item.path)
-            for _ in range(copies):
-                assert aug is not None
-                xa = clip_features(augment_waveform(samples, aug, rng, feats.sample_rate), feats)
-                if xa is not None:
-                    rows.append(xa)
-                    labels.append(item.label)
-                    sources.append(f"{item.path}#aug")
-            progress.advance(task)
-    frames, coeffs = feats.n_frames, feats.n_features
-    x = np.stack(rows) if rows else np.zeros((0, frames, coeffs), np.float32)
-    return x, np.asarray(labels, np.int64), sources, silent
+    mean, std = np.asarray(pre.mean), np.asarray(pre.std)
+    first, last = rows.span[:, 0], rows.span[:, 1]
+    for g in np.unique(groups):
+        order = rng.permutation(np.flatnonzero(groups == g))
+        moments = [clip_moments(x[i], (first[i], last[i])) for i in order]
+        sum_mean = np.cumsum([m[0] for m in moments], axis=0)
+        sum_sq = np.cumsum([m[1] for m in moments], axis=0)
+        for j, i in enumerate(order):
+            n = j + 1
+            if n > pre.adaptation.memory_clips:  # the device forgets old clips; training keeps it simple:
+                n = pre.adaptation.memory_clips  # the mean over the memory, as many clips' weight
+                sm, sq = sum_mean[j] / (j + 1) * n, sum_sq[j] / (j + 1) * n
+            else:
+                sm, sq = sum_mean[j], sum_sq[j]
+            m, s = shrunk_stats(sm, sq, n, mean, std, pre.adaptation.prior_clips)
+            out[i] = adapted_input(x[i], (first[i], last[i]), m, s)
+    return out
 
 
-def _load_or_compute(out: Path, train: VoiceDataset, val: VoiceDataset, test: VoiceDataset,
-                     feats: AudioFeatures, aug: VoiceAugmentation, seed: int) -> dict[str, Any]:
-    """Features of the three splits, cached in the run folder (``features.npz``) for resume.
+def training_statistics(rows: Rows, features: AudioFeatures, adaptive: bool) -> RunningStats:
+    """The training statistics: over every frame of the clean rows (global standardisation, as
+    before), or over the speech frames of all rows (the prior of an adapting model)."""
+    if not adaptive:
+        return RunningStats().update(rows.x[rows.copy == 0].astype(np.float32).reshape(-1, features.n_features))
+    stats = RunningStats()
+    for i in range(len(rows.x)):
+        stats.update(rows.x[i, rows.span[i, 0] : rows.span[i, 1]].astype(np.float32))
+    return stats
 
-    The cache carries a key (clips of each split, front end, augmentation, seed); a cache
-    with another key (e.g. copied from a different run) is recomputed, never reused.
-    """
-    import hashlib
 
-    key = hashlib.sha256(json.dumps({
-        "train": train.paths, "val": val.paths, "test": test.paths,
-        "features": feats.to_dict(), "augmentation": aug.to_dict(), "seed": seed,
-    }).encode()).hexdigest()
-    cache = out / "features.npz"
-    if cache.exists():
-        with np.load(cache, allow_pickle=False) as z:
-            cached = {k: z[k] for k in z.files}
-        if str(cached.pop("key", "")) == key:
-            console.print(f"features from {cache}")
-            return {k: (v.tolist() if v.dtype.kind in "UO" else v) for k, v in cached.items()}
-        console.print(f"{cache} was made for other clips or settings; recomputing")
-    t0 = time.time()
-    parts: dict[str, Any] = {}
-    for name, ds, a in (("train", train, aug), ("val", val, None), ("test", test, None)):
-        x, y, sources, silent = _features(ds, feats, a if a is not None and a.copies else None, seed, name)
-        parts.update({f"x_{name}": x, f"y_{name}": y, f"src_{name}": sources, f"silent_{name}": silent})
-    console.print(f"features computed in {time.time() - t0:.0f}s")
-    np.savez(cache, key=np.asarray(key), **{k: np.asarray(v) if isinstance(v, list) else v for k, v in parts.items()})
-    return parts
+def balance_weights(rows: Rows, mode: str) -> np.ndarray | None:
+    """Per-row weights: 'corpus-class' gives every (corpus, class) pair present the same total
+    weight (a corpus without a class, e.g. CREMA-D surprise, simply has none); 'none' = None."""
+    if mode == "none":
+        return None
+    if mode != "corpus-class":
+        raise EdgeemoError(f"unknown --balance {mode!r} (expected corpus-class or none)")
+    corpus = np.asarray([s.split(":", 1)[0] for s in rows.speakers])
+    keys = np.asarray([f"{c}/{y}" for c, y in zip(corpus, rows.labels, strict=True)])
+    _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    w = 1.0 / counts[inverse]
+    return (w / w.mean()).astype(np.float32)
+
+
+def per_corpus(y: np.ndarray, pred: np.ndarray, speakers: np.ndarray) -> dict[str, dict[str, float]]:
+    """Accuracy, UAR and the majority-class baseline of each corpus in a test set."""
+    corpus = np.asarray([s.split(":", 1)[0] for s in speakers])
+    out = {}
+    for c in sorted(set(corpus)):
+        m = corpus == c
+        yc, pc = y[m], pred[m]
+        present = np.unique(yc)
+        out[c] = {
+            "n": int(m.sum()),
+            "accuracy": float((yc == pc).mean()),
+            "uar": float(np.mean([(pc[yc == k] == k).mean() for k in present])),
+            "majority": float(np.bincount(yc).max() / len(yc)),
+        }
+    return out
 
 
 def train_voice(
@@ -226,31 +253,60 @@ def train_voice(
     limit_per_class: int | None = None,
     val_speakers: list[str] | None = None,
     masking: FeatureMasking | None = None,
+    channel: ChannelAugmentation | None = None,
+    adaptation: SpeakerAdaptation | None = None,
+    balance: str = "none",
+    test_data: list[Path] | None = None,
+    feature_cache: Path | None = None,
+    exclude_speakers: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Train (or resume) a voice model in ``out``; returns the test metrics of the best checkpoint."""
+    """Train (or resume) a voice model in ``out``; returns the test metrics of the best checkpoint.
+
+    ``test_data``: corpora tested as a whole (leave-one-corpus-out); ``data`` is then cut into
+    train and validation only. ``feature_cache``: the shared per-speaker feature folder
+    (default: ``voice-features`` beside the run folder).
+    """
     if arch not in VOICE_ARCHS:
         raise EdgeemoError(f"unknown --arch {arch!r} for voice (expected {', '.join(VOICE_ARCHS)})")
     feats = features or AudioFeatures()
-    augmentation = augmentation or VoiceAugmentation()
+    balance_weights_mode = balance
+    if balance not in ("none", "corpus-class"):
+        raise EdgeemoError(f"unknown --balance {balance!r} (expected corpus-class or none)")
     settings = settings or TrainSettings(epochs=60, batch_size=32, patience=15, lr_patience=4)
     stream = stream_seed(settings.seed, len(read_history(Path(out) / "history.csv")))  # the split keeps seed
     hardware, policy = setup_hardware(stream, settings.precision, cpu_bfloat16=False)
     t0 = time.time()
-    train, val, test, split_desc = resolve_voice_splits(
-        data, split, test_speakers, test_fraction, val_fraction, settings.seed, calm, limit_per_class, val_speakers
-    )
+    if test_data:
+        pool = drop_speakers(limit_classes(load_voice(test_data), limit_per_class, settings.seed), exclude_speakers)
+        train, val, _, split_desc = resolve_voice_splits(
+            data, split, None, test_fraction, val_fraction, settings.seed, calm,
+            limit_per_class, val_speakers, hold_out=False, exclude_speakers=exclude_speakers,
+        )
+        test = pool
+        split_desc["test"] = {"n": len(test), "source": "whole corpora " + ", ".join(map(str, test_data)),
+                              "classes": test.class_counts(), "speakers": test.speakers()}
+        split_desc["protocol"] = "leave-corpus-out (test corpora never seen in training)"
+    else:
+        train, val, test, split_desc = resolve_voice_splits(
+            data, split, test_speakers, test_fraction, val_fraction, settings.seed, calm, limit_per_class,
+            val_speakers, exclude_speakers=exclude_speakers,
+        )
     console.print(f"loaded in {time.time() - t0:.1f}s on {hardware}: train {len(train)}, val {len(val)}, "
                   f"test {len(test)} clips ({split_desc['protocol']})")
     config: dict[str, Any] = {
         "task": "voice",
         "arch": arch,
         "data": [str(d) for d in data],
-        "test_data": None,
+        "test_data": [str(d) for d in test_data] if test_data else None,
+        "exclude_speakers": exclude_speakers,
         "split": split_desc,
         "labels": list(EMOTIONS),
         "input_shape": [feats.n_frames, feats.n_features],
         "preprocessing": VoicePreprocessing(feats).to_dict(),
-        "augmentation": augmentation.to_dict(),
+        "augmentation": augmentation.to_dict() if augmentation else None,
+        "channel_augmentation": channel.to_dict() if channel else None,
+        "adaptation": adaptation.to_dict() if adaptation else None,
+        "balance": balance_weights_mode,
         "feature_masking": (masking or FeatureMasking(0, 0, 0, 0)).to_dict(),
         "settings": asdict(settings),
         "class_weight": class_weight,
@@ -260,30 +316,43 @@ def train_voice(
         "hardware": hardware,
     }
     check_config(out, config)
-    parts = _load_or_compute(out, train, val, test, feats, augmentation, settings.seed)
-    originals = [i for i, s in enumerate(parts["src_train"]) if not str(s).endswith("#aug")]
-    stats = RunningStats().update(parts["x_train"][originals].reshape(-1, feats.n_features))
-    pre = VoicePreprocessing.from_stats(feats, stats)
+    babble = [p for p, g in zip(train.paths, train.groups, strict=True)]  # babble noise from training voices only
+    bank = FeatureBank(feature_cache or Path(out).parent / "voice-features", feats, channel, augmentation,
+                       settings.seed, babble, console=console)
+    rows = {"train": bank.rows(train, True, "train"), "val": bank.rows(val, False, "val"),
+            "test": bank.rows(test, False, "test")}
+    console.print(f"feature cache {bank.folder}: {bank.size_bytes() / 2**20:.0f} MB (float16)")
+    for name, r in rows.items():
+        require_rows(r, name, Path(data[0]))
+    stats = training_statistics(rows["train"], feats, adaptation is not None)
+    pre = VoicePreprocessing.from_stats(feats, stats, adaptation)
     config["preprocessing"] = pre.to_dict()
-    silent = {k: list(parts[f"silent_{k}"]) for k in ("train", "val", "test")}
+    silent = {k: list(r.silent) for k, r in rows.items()}
     config["split"]["no_speech"] = {k: len(v) for k, v in silent.items()}
     (out / "config.json").write_text(json.dumps(config, indent=2))
     # split.json lists the clips that reach the model (no-speech clips are left out and counted)
+    clean = {k: r.copy == 0 for k, r in rows.items()}
     (out / "split.json").write_text(json.dumps({
-        "train": [s for s in parts["src_train"] if not str(s).endswith("#aug")],
-        "val": list(parts["src_val"]),
-        "test": list(parts["src_test"]),
+        "train": [r for r in np.asarray(rows["train"].paths)[rows["train"].clip[clean["train"]]].tolist()],
+        "val": np.asarray(rows["val"].paths)[rows["val"].clip].tolist(),
+        "test": np.asarray(rows["test"].paths)[rows["test"].clip].tolist(),
         "no_speech": silent,
     }))
-    x_train, x_val, x_test = (pre.standardize(parts[f"x_{k}"]) for k in ("train", "val", "test"))
-    y_train, y_val, y_test = (np.asarray(parts[f"y_{k}"], np.int64) for k in ("train", "val", "test"))
-    if len(x_val) == 0 or len(x_test) == 0:
-        raise EdgeemoError("validation or test split is empty (too few clips with speech)", data[0])
-    train_ds = make_dataset(x_train, y_train, settings.batch_size, None, stream, shuffle=True)
+    # training rows: each (speaker, copy) is one channel, adapted on its own; val/test as bench does it
+    r = rows["train"]
+    x_train = causal_inputs(r, pre, stream, np.char.add(np.char.add(r.speakers, "#"), r.copy.astype(str)))
+    x_val = causal_inputs(rows["val"], pre, settings.seed)
+    x_test = causal_inputs(rows["test"], pre, settings.seed)
+    y_train, y_val, y_test = (rows[k].labels.astype(np.int64) for k in ("train", "val", "test"))
+    np.savez(out / "features.npz", inputs_val=x_val.astype(np.float16), y_val=y_val,
+             inputs_test=x_test.astype(np.float16), y_test=y_test)
+    weights = balance_weights(r, balance)
+    train_ds = make_dataset(x_train, y_train, settings.batch_size, None, stream, shuffle=True, sample_weight=weights)
+    del x_train
     if masking is not None and masking.active:
-        train_ds = train_ds.map(lambda a, b: (mask_features(a, masking), b))
+        train_ds = train_ds.map(lambda a, *rest: (mask_features(a, masking), *rest))
     val_ds = make_dataset(x_val, y_val, 256, None, settings.seed)
-    steps = int(np.ceil(len(x_train) / settings.batch_size))
+    steps = int(np.ceil(len(y_train) / settings.batch_size))
     model = fit(
         out,
         lambda: build_voice_model(arch, pre.input_shape, len(EMOTIONS), dropout),
@@ -291,7 +360,7 @@ def train_voice(
         val_ds,
         steps,
         settings,
-        class_weights(y_train, len(EMOTIONS), class_weight),
+        None if weights is not None else class_weights(y_train, len(EMOTIONS), class_weight),
         title=f"voice {arch} on {split_desc['dataset']} ({split_desc['protocol'].split(' (')[0]})",
         policy=policy,
     )
@@ -302,13 +371,20 @@ def train_voice(
         "split": "test",
         "source": split_desc["test"]["source"],
         "protocol": split_desc["protocol"],
+        "adaptation": "causal per speaker, seeded order" if adaptation else "none (per clip)",
+        "per_corpus": per_corpus(y_test, probs.argmax(1), rows["test"].speakers),
         "params": int(model.count_params()),
         "no_speech_test_clips": len(silent["test"]),
         "trained_classes": [EMOTIONS[i] for i in present],
     })
+    val_probs = model.predict(x_val, batch_size=256, verbose=0)
+    report["val_per_corpus"] = per_corpus(y_val, val_probs.argmax(1), rows["val"].speakers)
     (out / "metrics.json").write_text(json.dumps(report, indent=2))
     console.print(
         f"test accuracy {report['accuracy']:.4f}, macro-F1 {report['macro_f1']:.4f}, UAR {report['uar']:.4f} on "
         f"{len(x_test)} clips ({split_desc['protocol']}); run folder {out}"
     )
+    for c, m in report["per_corpus"].items():
+        console.print(f"  {c}: accuracy {m['accuracy']:.4f}, UAR {m['uar']:.4f} (majority {m['majority']:.4f}, "
+                      f"{m['n']} clips)")
     return report

@@ -326,9 +326,15 @@ def run_bench(
     batch_size: int = 64,
     progress: Callable[[str], None] | None = None,
     speakers: Sequence[str] | None = None,
+    adapt: bool = True,
+    seed: int = 0,
 ) -> BenchReport:
     """Benchmark each model on one face dataset, or voice models on corpus folder(s)
-    (``data`` comma-separated; ``speakers`` picks held-out speakers); see the module docstring."""
+    (``data`` comma-separated; ``speakers`` picks held-out speakers); see the module docstring.
+
+    A voice model that adapts to its speaker (manifest ``adaptation``) hears each speaker's
+    clips in a ``seed``-ed random order with running statistics per speaker, as the dataset
+    reader names the speakers (``adapt=False``: every clip alone)."""
     if not models:
         raise EdgeemoError("no models given")
     if runs < 1 or warmup < 0 or batch_size < 1:
@@ -352,7 +358,7 @@ def run_bench(
 
     if task == "voice":
         return _run_voice_bench(models, labels, specs, data, speakers, limit_per_class, threads, runs, warmup,
-                                backend, batch_size, say)
+                                backend, batch_size, say, adapt, seed)
     faces: FaceDataset = load_faces(data, dataset=dataset, split=split, limit_per_class=limit_per_class)
     say(faces.summary())
     inputs: dict[FacePreprocessing | VoicePreprocessing, tuple[np.ndarray, float]] = {}
@@ -408,6 +414,8 @@ def _run_voice_bench(
     backend: str,
     batch_size: int,
     say: Callable[[str], None],
+    adapt: bool = True,
+    seed: int = 0,
 ) -> BenchReport:
     """The voice half of run_bench: clips through THE core front end; no-speech clips counted, not scored."""
     from edgeemo.audio import load_audio
@@ -420,8 +428,11 @@ def _run_voice_bench(
     for spec_in, label, spec in zip(models, labels, specs, strict=True):
         assert isinstance(spec, VoicePreprocessing)
         if spec not in inputs:
-            say(f"computing MFCCs of {len(clips)} clips ...")
-            x, kept = preprocess_files(clips.paths, spec)
+            adapting = adapt and spec.adaptation is not None
+            say(f"computing MFCCs of {len(clips)} clips"
+                + (f" (adapting per speaker, causal, seeded order {seed})" if adapting else "") + " ...")
+            x, kept = preprocess_files(clips.paths, spec, speakers=list(map(str, clips.groups)) if adapting else None,
+                                       seed=seed)
             no_speech = len(clips) - len(kept)
             first, _ = load_audio(clips.paths[int(kept[0]) if len(kept) else 0], spec.features.sample_rate)
             inputs[spec] = (x, clips.labels[kept], time_preprocess(first, spec, repeats=20))
@@ -446,5 +457,19 @@ def _run_voice_bench(
         "class_counts": clips.class_counts(),
         "excluded": dict(clips.excluded),
         "limit_per_class": limit_per_class,
+        "adaptation": adaptation_note(specs, adapt, seed),
     }
     return BenchReport(data=data_info, models=results)
+
+
+def adaptation_note(specs: Sequence[FacePreprocessing | VoicePreprocessing], adapt: bool, seed: int) -> str:
+    """How the voice inputs were standardised, for the report."""
+    adapting = [s for s in specs if isinstance(s, VoicePreprocessing) and s.adaptation is not None]
+    if not adapting:
+        return "none: the models standardise every clip with their training statistics"
+    if not adapt:
+        return "off (--no-adapt): every clip standardised alone, as the first clip of a new speaker"
+    prior = adapting[0].adaptation.prior_clips if adapting[0].adaptation else 0
+    return (f"causal per speaker (the reader's speaker names), clips in a random order (seed {seed}); each clip "
+            f"standardised by its speaker's clips so far, itself included, shrunk towards the training "
+            f"statistics with a prior of {prior:g} clips")

@@ -559,6 +559,13 @@ def bench_cmd(
         str,
         typer.Option(help="auto (by file type), litert or tflite-runtime (.tflite), onnxruntime (.onnx)."),
     ] = "auto",
+    adapt: Annotated[
+        bool,
+        typer.Option(help="Voice models that adapt to their speaker (manifest 'adaptation'): hear each speaker's "
+                     "clips in a seeded random order with running statistics, as the device does. --no-adapt: "
+                     "every clip alone."),
+    ] = True,
+    seed: Annotated[int, typer.Option(help="Voice adaptation: the seed of the order clips are heard in.")] = 0,
 ) -> None:
     """Compare models on labelled faces or voice clips: accuracy, macro-F1, UAR, per-class P/R/F1,
     latency, size, memory.
@@ -588,6 +595,8 @@ def bench_cmd(
         batch_size=batch_size,
         progress=lambda msg: err.print(msg, style="dim", highlight=False),
         speakers=[s.strip() for s in speakers.split(",") if s.strip()] if speakers else None,
+        adapt=adapt,
+        seed=seed,
     )
     render_table(report, Console())
     if json_path is not None:

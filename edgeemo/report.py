@@ -69,7 +69,7 @@ def render_table(report: BenchReport, console: Console) -> None:
         title=f"edgeemo bench: {data['dataset']} {data['split']}, {data['n']} {_unit(data)}, {report.machine['cpu']}",
         caption="Latency: batch 1 after warm-up, perf_counter around Runner.predict. "
         "Overhead: p50 predict / p50 bare invoke_raw. P/R/F1: precision/recall/F1. "
-        f"Peak RSS: {rss}.",
+        f"Peak RSS: {rss}." + (f" Voice adaptation: {data['adaptation']}." if data.get("adaptation") else ""),
         caption_justify="left",
     )
     table.add_column("", style="bold", no_wrap=True)

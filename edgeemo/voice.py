@@ -227,19 +227,34 @@ def preprocess_files(
     paths: Sequence[str | Path],
     pre: VoicePreprocessing,
     progress: Callable[[int], None] | None = None,
+    speakers: Sequence[str] | None = None,
+    seed: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Model inputs for many files: (x (n_speech, frames, coeffs), kept indices into ``paths``).
 
-    Clips without speech are left out (their indices are missing from ``kept``).
+    Clips without speech are left out (their indices are missing from ``kept``). An adapting
+    model with ``speakers`` (one name per path) hears each speaker's clips in a seeded random
+    order, each standardised by that speaker's running statistics so far, current clip
+    included: causal, as on a device. Without ``speakers`` every clip stands alone. Rows come
+    back in the order of ``paths`` either way.
     """
-    rows, kept = [], []
-    for i, path in enumerate(paths):
-        x = preprocess_file(path, pre)
+    order = np.arange(len(paths))
+    states: dict[str, SpeakerState | None] = {}
+    if speakers is not None and pre.adaptation is not None:
+        if len(speakers) != len(paths):
+            raise EdgeemoError(f"got {len(paths)} clips and {len(speakers)} speaker names")
+        order = np.random.default_rng(seed).permutation(len(paths))
+    rows: dict[int, np.ndarray] = {}
+    for done, i in enumerate(order):
+        state = None
+        if speakers is not None and pre.adaptation is not None:
+            state = states.setdefault(str(speakers[i]), pre.new_speaker())
+        x = preprocess_file(paths[i], pre, state)
         if x is not None:
-            rows.append(x)
-            kept.append(i)
+            rows[int(i)] = x
         if progress is not None:
-            progress(i + 1)
+            progress(done + 1)
+    kept = sorted(rows)
     frames, coeffs = pre.input_shape
-    x = np.stack(rows) if rows else np.zeros((0, frames, coeffs), np.float32)
+    x = np.stack([rows[i] for i in kept]) if kept else np.zeros((0, frames, coeffs), np.float32)
     return x, np.asarray(kept, np.int64)

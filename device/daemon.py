@@ -20,7 +20,6 @@ from edgeemo.device.paths import FacePath, VoicePath, make_detector
 from edgeemo.device.pipeline import Counters, Pipeline
 from edgeemo.device.sinks import HttpSink, JsonLinesSink, MqttSink, RotatingFileSink, Sink
 from edgeemo.device.sources import FrameSource, open_camera
-
 from edgeemo.predict import open_face_model, open_voice_model
 
 log = logging.getLogger("edgeemo.device")

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from edgeemo.device.face_detector import HaarFaceDetector, crop_face
 
+from edgeemo.device.face_detector import HaarFaceDetector, crop_face
 from edgeemo.errors import EdgeemoError
 from edgeemo.face import FacePreprocessing, preprocess_face
 from edgeemo.face_datasets import read_image_color

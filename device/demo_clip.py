@@ -17,11 +17,11 @@ from typing import Any
 
 import cv2
 import numpy as np
+
+from edgeemo.audio import SAMPLE_RATE, float_to_pcm16
 from edgeemo.device.demo import default_photo
 from edgeemo.device.microphone import AudioReplay
 from edgeemo.device.sources import _PacedReplay
-
-from edgeemo.audio import SAMPLE_RATE, float_to_pcm16
 from edgeemo.face_datasets import read_image_color
 
 # (F1, F2, F3) in Hz of a few vowels: a, i, u, e, o

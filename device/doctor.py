@@ -12,10 +12,10 @@ import importlib.util
 from typing import Any
 
 import numpy as np
+
 from edgeemo.device.config import DeviceConfig
 from edgeemo.device.microphone import PyAudioMicrophone, _import_pyaudio, input_devices, open_microphone
 from edgeemo.device.sources import open_camera
-
 from edgeemo.errors import EdgeemoError
 from edgeemo.predict import open_emotion_model
 

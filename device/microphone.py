@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-from edgeemo.device.sources import SourceOverflow
 
 from edgeemo.audio import SAMPLE_RATE, float_to_pcm16, load_audio
+from edgeemo.device.sources import SourceOverflow
 from edgeemo.errors import EdgeemoError, MissingDependencyError
 
 log = logging.getLogger("edgeemo.device")

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
-from edgeemo.device.face_detector import BlazeFaceDetector, Box, HaarFaceDetector, crop_face
 
 from edgeemo.audio import SAMPLE_RATE, PcmStream
+from edgeemo.device.face_detector import BlazeFaceDetector, Box, HaarFaceDetector, crop_face
 from edgeemo.errors import EdgeemoError
 from edgeemo.face import FacePreprocessing, preprocess_face
 from edgeemo.predict import EmotionModel

@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rich.console import Console
+from rich.table import Table
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from edgeemo.export.calibration import SEED, ExportSource, Samples, export_samples, resolve_source  # noqa: E402
-from edgeemo.export.verify import (  # noqa: E402
+from edgeemo.errors import EdgeemoError
+from edgeemo.export.calibration import SEED, ExportSource, Samples, export_samples, resolve_source
+from edgeemo.export.verify import (
     MAX_DROP_BY_TASK,
     accuracy_report,
     check_gate,
@@ -30,13 +31,9 @@ from edgeemo.export.verify import (  # noqa: E402
     latency_ms,
     predict_file,
 )
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
-
-from edgeemo.errors import EdgeemoError  # noqa: E402
-from edgeemo.manifest import Manifest, write_manifest  # noqa: E402
-from edgeemo.runtime import open_model  # noqa: E402
-from edgeemo.voice import VoicePreprocessing  # noqa: E402
+from edgeemo.manifest import Manifest, write_manifest
+from edgeemo.runtime import open_model
+from edgeemo.voice import VoicePreprocessing
 
 LAYOUT = {"face": "NHWC", "voice": "NTC (frames, MFCC coefficients)"}
 

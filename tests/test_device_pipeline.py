@@ -10,6 +10,8 @@ import urllib.request
 
 import numpy as np
 import pytest
+
+from edgeemo.audio import SAMPLE_RATE
 from edgeemo.device.demo_clip import DemoCamera, demo_audio, resonator, sawtooth
 from edgeemo.device.face_detector import Box
 from edgeemo.device.microphone import AudioReplay
@@ -17,8 +19,6 @@ from edgeemo.device.paths import FacePath, VoicePath
 from edgeemo.device.pipeline import Pipeline, PipelineSettings, put_drop_oldest
 from edgeemo.device.sinks import HttpSink, MqttSink, RotatingFileSink
 from edgeemo.device.sources import FrameReplay
-
-from edgeemo.audio import SAMPLE_RATE
 from edgeemo.errors import EdgeemoError
 from edgeemo.labels import EMOTIONS
 

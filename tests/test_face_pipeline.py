@@ -218,9 +218,9 @@ def test_distillation_targets_mix_labels_and_the_softened_teacher(run_dir):
 
     import keras
     import numpy as np
-    from edgeemo.train.face import teacher_targets
 
     from edgeemo.face import FacePreprocessing
+    from edgeemo.train.face import teacher_targets
 
     rng = np.random.default_rng(0)
     x = rng.random((20, 48, 48, 1)).astype(np.float32)
@@ -259,6 +259,7 @@ def test_bfloat16_training_is_recorded_and_does_not_leak_into_later_models(tmp_p
     """A mixed-precision run trains bfloat16 layers, says so in config.json, times its epochs
     in history.csv, and leaves Keras' process-wide policy as it found it; export makes it float32."""
     import keras
+
     from edgeemo.export.pipeline import float32_model
     from edgeemo.train.face import train_face
     from edgeemo.train.run import TrainSettings

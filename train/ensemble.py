@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 from pathlib import Path
 from typing import Any
 
+import keras
 import numpy as np
 
 from edgeemo import __version__
@@ -32,12 +32,8 @@ from edgeemo.face import FacePreprocessing, preprocess_faces
 from edgeemo.face_datasets import load_faces
 from edgeemo.labels import EMOTIONS
 from edgeemo.metrics import classification_report
+from edgeemo.train.run import console
 from edgeemo.voice import VoicePreprocessing
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import keras  # noqa: E402
-from edgeemo.train.run import console  # noqa: E402
 
 # What every member must agree on for one manifest to describe the ensemble.
 SHARED_KEYS = ("task", "labels", "input_shape")

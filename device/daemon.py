@@ -143,7 +143,7 @@ def run_daemon(cfg: DeviceConfig, demo: bool = False, duration_s: float | None =
     if demo:
         from edgeemo.device.demo_clip import demo_sources
 
-        camera, microphone = demo_sources(seconds=8.0, realtime=realtime)
+        camera, microphone = demo_sources(seconds=8.0, realtime=realtime, loop=cfg.camera.loop)
     pipeline = build_pipeline(cfg, camera, microphone)
     counters = pipeline.run(duration_s)
     log.info("stopped: %s", {k: v for k, v in vars(counters).items() if not isinstance(v, dict)})

@@ -38,8 +38,8 @@ from edgeemo.device.health import DEGRADED, DOWN, ENDED, OFF, OK, Component
 from edgeemo.device.microphone import AudioSource
 from edgeemo.device.paths import DETECTORS, FacePath, VoicePath
 from edgeemo.device.sinks.worker import Sink, SinkWorker, sink_name
-from edgeemo.device.sources import FrameSource, SourceOverflow
-from edgeemo.errors import EdgeemoError
+from edgeemo.device.sources import FrameSource
+from edgeemo.errors import EdgeemoError, SourceOverflow
 from edgeemo.fusion import Fusion, FusionConfig
 
 log = logging.getLogger("edgeemo.device")

@@ -31,8 +31,7 @@ from edgeemo.device.demo_clip import DemoCamera, demo_audio
 from edgeemo.device.paths import FacePath, VoicePath
 from edgeemo.device.pipeline import Pipeline, PipelineSettings
 from edgeemo.device.sinks import HttpSink, MqttSink, RotatingFileSink
-from edgeemo.device.sources import SourceOverflow
-from edgeemo.errors import EdgeemoError
+from edgeemo.errors import EdgeemoError, SourceOverflow
 
 QUICK = PipelineSettings(publish_interval_s=0.05, heartbeat_s=0.2, retry_initial_s=0.05, retry_max_s=0.2,
                          stall_s=0.5)

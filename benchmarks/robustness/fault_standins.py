@@ -22,8 +22,7 @@ import numpy as np
 
 from edgeemo.audio import SAMPLE_RATE
 from edgeemo.device.demo_clip import DemoCamera, demo_audio
-from edgeemo.device.sources import SourceOverflow
-from edgeemo.errors import EdgeemoError
+from edgeemo.errors import EdgeemoError, SourceOverflow
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 

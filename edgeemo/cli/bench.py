@@ -148,9 +148,7 @@ def predict_cmd(
     """
     import json
 
-    from rich.table import Table
-
-    from edgeemo.predict import open_emotion_model, predict_clips, predict_images
+    from edgeemo.predict import open_emotion_model, predict_clips, predict_images, predictions_table
     from edgeemo.report import print_wide
 
     opened = open_emotion_model(model, backend=backend, threads=threads)
@@ -165,12 +163,4 @@ def predict_cmd(
         for r in results:
             print(json.dumps({k: r[k] for k in (key, "label", "score", "probs")}))
         return
-    runner = opened.runner
-    table = Table(title=f"{opened.spec} ({opened.quantization}, {runner.backend})")
-    for col in (key, "emotion", "p", f"top {top}"):
-        table.add_column(col)
-    for r in results:
-        top_text = ", ".join(f"{k} {v:.2f}" for k, v in r["top"])
-        table.add_row(r[key], r["label"], f"{r['score']:.2f}", top_text)
-    print_wide(Console(), table)
-
+    print_wide(Console(), predictions_table(opened, results, top))

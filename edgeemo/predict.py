@@ -43,10 +43,7 @@ class EmotionModel:
     @property
     def input_shape(self) -> tuple[int, ...]:
         """Shape of one preprocessed input (no batch axis)."""
-        pre = self.preprocessing
-        if isinstance(pre, VoicePreprocessing):
-            return pre.input_shape
-        return (pre.size, pre.size, 1)
+        return self.preprocessing.input_shape
 
     @property
     def path(self) -> Path:
@@ -116,7 +113,7 @@ def open_emotion_model(
     notes: list[str] = []
     manifest = runner.manifest
     if manifest is None:
-        default_shape = (DEFAULT_FACE.size, DEFAULT_FACE.size, 1)
+        default_shape = DEFAULT_FACE.input_shape
         if task == "voice":
             raise EdgeemoError(
                 f"voice model has no manifest ({path.name}.json): its MFCC front end and statistics are unknown",
@@ -142,10 +139,9 @@ def open_emotion_model(
         try:
             if model_task == "face":
                 preprocessing = FacePreprocessing.from_dict(manifest.preprocessing)
-                expected: tuple[int, ...] = (preprocessing.size, preprocessing.size, 1)
             else:
                 preprocessing = VoicePreprocessing.from_dict(manifest.preprocessing)
-                expected = preprocessing.input_shape
+            expected: tuple[int, ...] = preprocessing.input_shape
         except (EdgeemoError, TypeError) as exc:
             raise EdgeemoError(f"manifest preprocessing is invalid ({exc})", path) from None
         labels = list(manifest.labels)

@@ -33,7 +33,6 @@ from edgeemo.export.verify import (
 )
 from edgeemo.manifest import Manifest, write_manifest
 from edgeemo.runtime import open_model
-from edgeemo.voice import VoicePreprocessing
 
 LAYOUT = {"face": "NHWC", "voice": "NTC (frames, MFCC coefficients)"}
 
@@ -90,7 +89,7 @@ def load_keras(source: ExportSource) -> Any:
         raise EdgeemoError(f"not a loadable Keras model ({' '.join(str(exc).split())[:200]})", path) from None
     pre = source.preprocessing
     shape = tuple(model.inputs[0].shape[1:]) if len(model.inputs) == 1 else None
-    expected = pre.input_shape if isinstance(pre, VoicePreprocessing) else (pre.size, pre.size, 1)
+    expected = pre.input_shape
     if shape != tuple(expected):
         raise EdgeemoError(f"model input {shape} does not match the preprocessing {tuple(expected)}", path)
     classes = model.outputs[0].shape[-1]

@@ -215,7 +215,7 @@ def train_face(
         "test_data": None if test_data is None else str(test_data),
         "split": split_desc,
         "labels": list(EMOTIONS),
-        "input_shape": [pre.size, pre.size, 1],
+        "input_shape": list(pre.input_shape),
         "preprocessing": pre.to_dict(),
         "augmentation": augmentation.to_dict(),
         "settings": asdict(settings),
@@ -253,7 +253,7 @@ def train_face(
         out,
         lambda: initialised(
             build_face_model(
-                arch, (pre.size, pre.size, 1), len(EMOTIONS), weights, bn_momentum, dropout, block_dropout
+                arch, pre.input_shape, len(EMOTIONS), weights, bn_momentum, dropout, block_dropout
             ),
             init_from,
         ),

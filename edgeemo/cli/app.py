@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from functools import wraps
 from typing import Annotated, Any
@@ -25,8 +26,17 @@ app = typer.Typer(
 )
 
 
+def reflow(doc: str | None) -> str | None:
+    """A docstring as help text: each paragraph on one line, so the terminal wraps it (typer's rich help
+    keeps the docstring's line breaks, which wrapped raggedly: "side by / side")."""
+    if not doc:
+        return doc
+    return "\n\n".join(" ".join(p.split()) for p in inspect.cleandoc(doc).split("\n\n"))
+
+
 def clean_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn EdgeemoError into one red line and exit code 1: no traceback for user mistakes."""
+    """Turn EdgeemoError into one red line and exit code 1: no traceback for user mistakes. Every command
+    has it, so it also gives every command its help text (``reflow``)."""
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -39,6 +49,7 @@ def clean_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             err.print("interrupted")
             raise typer.Exit(130) from None
 
+    wrapper.__doc__ = reflow(fn.__doc__)
     return wrapper
 
 

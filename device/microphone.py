@@ -16,10 +16,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-from edgeemo.device.sources import SourceOverflow
 
 from edgeemo.audio import SAMPLE_RATE, float_to_pcm16, load_audio
-from edgeemo.errors import EdgeemoError, MissingDependencyError
+from edgeemo.errors import EdgeemoError, MissingDependencyError, SourceOverflow
 
 log = logging.getLogger("edgeemo.device")
 
@@ -56,7 +55,7 @@ def _alsa_errors_to_debug_log() -> None:
         _ALSA_HANDLER = False
 
 
-def _import_pyaudio() -> Any:
+def import_pyaudio() -> Any:
     try:
         import pyaudio
     except ImportError:
@@ -113,7 +112,7 @@ class PyAudioMicrophone:
         self._stream: Any = None
 
     def open(self) -> None:
-        pyaudio = self._module or _import_pyaudio()
+        pyaudio = self._module or import_pyaudio()
         pa = pyaudio.PyAudio()
         try:
             index = find_input_device(pa, self.device)

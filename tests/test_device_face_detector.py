@@ -7,9 +7,9 @@ import importlib.metadata
 import cv2
 import numpy as np
 import pytest
-from edgeemo.device.face_detector import BlazeFaceDetector, Box, HaarFaceDetector, crop_face
 from matplotlib import cbook
 
+from edgeemo.device.face_detector import BlazeFaceDetector, Box, HaarFaceDetector, crop_face
 from edgeemo.errors import EdgeemoError, MissingDependencyError
 
 pytest.importorskip("ai_edge_litert")

@@ -9,7 +9,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import SHARED_DATA, run_cli_without_tf
+from conftest import SHARED_DATA, requires_data, run_cli_without_tf
 
 from edgeemo.face import FacePreprocessing, preprocess_faces
 from edgeemo.face_datasets import load_faces
@@ -46,7 +46,7 @@ def test_int8_models_stay_within_one_point_of_float(name):
     assert metrics["top1_agreement"] >= 0.95
 
 
-@pytest.mark.skipif(not (SHARED_DATA / "fer2013" / "publictest").is_dir(), reason="FER2013 not in ../shared/data")
+@requires_data("fer2013", "publictest")
 def test_shipped_models_reproduce_their_manifest_accuracy_on_a_slice():
     faces = load_faces(SHARED_DATA / "fer2013" / "publictest", limit_per_class=30)
     x = preprocess_faces(faces.images)
@@ -99,7 +99,7 @@ def test_shipped_voice_int8_is_full_integer_and_close_to_float():
         assert metrics["top1_agreement"] >= 0.9
 
 
-@pytest.mark.skipif(not (SHARED_DATA / "ravdess").is_dir(), reason="RAVDESS not in ../shared/data")
+@requires_data("ravdess")
 def test_shipped_voice_models_agree_on_held_out_actors_without_tensorflow(tmp_path):
     report = tmp_path / "v.json"
     args = ["bench", "voice", "voice-float", "--data", str(SHARED_DATA / "ravdess"), "--speakers", "17"]

@@ -7,34 +7,25 @@ through Keras augmentation layers in a tf.data pipeline (training batches only).
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import keras
 import numpy as np
 
 from edgeemo import __version__
 from edgeemo.errors import EdgeemoError
-from edgeemo.face import FacePreprocessing, preprocess_face, preprocess_faces, to_gray_uint8
+from edgeemo.face import FacePreprocessing, preprocess_faces
 from edgeemo.face_datasets import FaceDataset, load_faces
 from edgeemo.labels import EMOTIONS
 from edgeemo.metrics import classification_report
 from edgeemo.splits import group_split, stratified_split
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from edgeemo.train.augment import (  # noqa: E402
-    CameraAugmentation,
-    FaceAugmentation,
-    degrade_face,
-    face_augmenter,
-)
-from edgeemo.train.models import build_face_model  # noqa: E402
-from edgeemo.train.run import (  # noqa: E402
+from edgeemo.train.datasets import camera_dataset, make_dataset
+from edgeemo.train.face_augment import CameraAugmentation, FaceAugmentation, face_augmenter
+from edgeemo.train.face_models import build_face_model
+from edgeemo.train.run import (
     TrainSettings,
     check_config,
     class_weights,
@@ -108,77 +99,6 @@ def resolve_splits(
     if by_subject:
         desc["subjects"] = {"train": len(set(train.groups)), "val": len(set(val.groups)), "test": len(set(test.groups))}
     return train, val, test, desc
-
-
-def make_dataset(
-    x: np.ndarray,
-    y: np.ndarray,
-    batch: int,
-    augment: keras.Sequential | None,
-    seed: int,
-    shuffle: bool = False,
-    targets: np.ndarray | None = None,
-    sample_weight: np.ndarray | None = None,
-) -> tf.data.Dataset:
-    """Batches of (x, one-hot y) or (x, ``targets``) [+ ``sample_weight``]; training sets
-    (``augment`` or ``shuffle``) are reshuffled every epoch."""
-    if targets is None:
-        targets = keras.utils.to_categorical(y, len(EMOTIONS))
-    columns: tuple[np.ndarray, ...] = (x, targets.astype(np.float32))
-    if sample_weight is not None:
-        columns += (sample_weight.astype(np.float32),)
-    ds = tf.data.Dataset.from_tensor_slices(columns)
-    if augment is not None or shuffle:
-        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch)
-    if augment is not None:
-        ds = ds.map(lambda a, *rest: (augment(a, training=True), *rest), num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.prefetch(tf.data.AUTOTUNE)
-
-
-def camera_dataset(
-    images: list[np.ndarray],
-    y: np.ndarray,
-    pre: FacePreprocessing,
-    camera: CameraAugmentation,
-    batch: int,
-    augment: keras.Sequential | None,
-    seed: int,
-    sample_weight: np.ndarray | None = None,
-) -> tf.data.Dataset:
-    """Training batches that go through a random camera (``degrade_face``) and then THE
-    preprocessing on every epoch: the raw gray crops travel, the model input is made per batch."""
-    raw = np.stack([cv2_fit(to_gray_uint8(im), pre.size) for im in images])
-    rng = np.random.default_rng(seed)
-
-    def degrade(batch: np.ndarray) -> np.ndarray:
-        return np.stack([preprocess_face(degrade_face(im, camera, rng), pre) for im in batch]).astype(np.float32)
-
-    columns: tuple[np.ndarray, ...] = (raw, keras.utils.to_categorical(y, len(EMOTIONS)).astype(np.float32))
-    if sample_weight is not None:
-        columns += (sample_weight.astype(np.float32),)
-    ds = tf.data.Dataset.from_tensor_slices(columns).shuffle(len(raw), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch)
-
-    def to_input(a: tf.Tensor, *rest: tf.Tensor) -> tuple[tf.Tensor, ...]:
-        x = tf.numpy_function(degrade, [a], tf.float32, stateful=True)
-        x.set_shape((None, *pre.input_shape))
-        return (x, *rest)
-
-    ds = ds.map(to_input)
-    if augment is not None:
-        ds = ds.map(lambda a, *rest: (augment(a, training=True), *rest), num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.prefetch(tf.data.AUTOTUNE)
-
-
-def cv2_fit(gray: np.ndarray, size: int) -> np.ndarray:
-    """A 2-D uint8 crop at ``size`` x ``size`` (area when shrinking, as THE preprocessing does)."""
-    import cv2
-
-    if gray.shape == (size, size):
-        return gray
-    shrinking = gray.shape[0] >= size and gray.shape[1] >= size
-    return cv2.resize(gray, (size, size), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
 
 
 def teacher_targets(
@@ -297,7 +217,7 @@ def train_face(
         "test_data": None if test_data is None else str(test_data),
         "split": split_desc,
         "labels": list(EMOTIONS),
-        "input_shape": [pre.size, pre.size, 1],
+        "input_shape": list(pre.input_shape),
         "preprocessing": pre.to_dict(),
         "augmentation": augmentation.to_dict(),
         "camera_augmentation": camera.to_dict() if camera else None,
@@ -345,7 +265,7 @@ def train_face(
         out,
         lambda: initialised(
             build_face_model(
-                arch, (pre.size, pre.size, 1), len(EMOTIONS), weights, bn_momentum, dropout, block_dropout
+                arch, pre.input_shape, len(EMOTIONS), weights, bn_momentum, dropout, block_dropout
             ),
             init_from,
         ),

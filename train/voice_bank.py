@@ -21,6 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from edgeemo.audio import AudioFeatures, clip_features_span, load_audio
+from edgeemo.errors import EdgeemoError
 from edgeemo.train.voice_augment import (
     ChannelAugmentation,
     VoiceAugmentation,
@@ -30,11 +35,6 @@ from edgeemo.train.voice_augment import (
     make_babble,
     room_impulse_response,
 )
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-from edgeemo.audio import AudioFeatures, clip_features_span, load_audio
-from edgeemo.errors import EdgeemoError
 from edgeemo.voice_datasets import VoiceDataset
 
 N_ROOMS = 48  # rooms simulated once per seed; each (speaker, copy) draws one

@@ -1,0 +1,82 @@
+"""The tf.data pipeline both trainers feed Keras with (``edgeemo.train.face`` and ``.voice``)."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from edgeemo.face import FacePreprocessing, preprocess_face, to_gray_uint8
+from edgeemo.labels import EMOTIONS
+from edgeemo.train.face_augment import CameraAugmentation, degrade_face
+
+
+def make_dataset(
+    x: np.ndarray,
+    y: np.ndarray,
+    batch: int,
+    augment: keras.Sequential | None,
+    seed: int,
+    shuffle: bool = False,
+    targets: np.ndarray | None = None,
+    sample_weight: np.ndarray | None = None,
+) -> tf.data.Dataset:
+    """Batches of (x, one-hot y) or (x, ``targets``) [+ ``sample_weight``]; training sets
+    (``augment`` or ``shuffle``) are reshuffled every epoch."""
+    if targets is None:
+        targets = keras.utils.to_categorical(y, len(EMOTIONS))
+    columns: tuple[np.ndarray, ...] = (x, targets.astype(np.float32))
+    if sample_weight is not None:
+        columns += (sample_weight.astype(np.float32),)
+    ds = tf.data.Dataset.from_tensor_slices(columns)
+    if augment is not None or shuffle:
+        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch)
+    if augment is not None:
+        ds = ds.map(lambda a, *rest: (augment(a, training=True), *rest), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def camera_dataset(
+    images: list[np.ndarray],
+    y: np.ndarray,
+    pre: FacePreprocessing,
+    camera: CameraAugmentation,
+    batch: int,
+    augment: keras.Sequential | None,
+    seed: int,
+    sample_weight: np.ndarray | None = None,
+) -> tf.data.Dataset:
+    """Training batches that go through a random camera (``degrade_face``) and then THE
+    preprocessing on every epoch: the raw gray crops travel, the model input is made per batch."""
+    raw = np.stack([cv2_fit(to_gray_uint8(im), pre.size) for im in images])
+    rng = np.random.default_rng(seed)
+
+    def degrade(batch: np.ndarray) -> np.ndarray:
+        return np.stack([preprocess_face(degrade_face(im, camera, rng), pre) for im in batch]).astype(np.float32)
+
+    columns: tuple[np.ndarray, ...] = (raw, keras.utils.to_categorical(y, len(EMOTIONS)).astype(np.float32))
+    if sample_weight is not None:
+        columns += (sample_weight.astype(np.float32),)
+    ds = tf.data.Dataset.from_tensor_slices(columns).shuffle(len(raw), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch)
+
+    def to_input(a: tf.Tensor, *rest: tf.Tensor) -> tuple[tf.Tensor, ...]:
+        x = tf.numpy_function(degrade, [a], tf.float32, stateful=True)
+        x.set_shape((None, *pre.input_shape))
+        return (x, *rest)
+
+    ds = ds.map(to_input)
+    if augment is not None:
+        ds = ds.map(lambda a, *rest: (augment(a, training=True), *rest), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def cv2_fit(gray: np.ndarray, size: int) -> np.ndarray:
+    """A 2-D uint8 crop at ``size`` x ``size`` (area when shrinking, as THE preprocessing does)."""
+    import cv2
+
+    if gray.shape == (size, size):
+        return gray
+    shrinking = gray.shape[0] >= size and gray.shape[1] >= size
+    return cv2.resize(gray, (size, size), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)

@@ -120,7 +120,8 @@ def build_pipeline(cfg: DeviceConfig, camera: FrameSource | None = None, microph
                         detect_every=p.detect_every)
     if cfg.microphone.enabled or microphone is not None:
         microphone = microphone or open_microphone(cfg.microphone.source, cfg.microphone.chunk_s, cfg.microphone.loop)
-        voice = VoicePath(open_voice_model(cfg.models.voice, cfg.models.backend, threads), cfg.pipeline.hop_s)
+        voice = VoicePath(open_voice_model(cfg.models.voice, cfg.models.backend, threads), cfg.pipeline.hop_s,
+                          adapt=cfg.pipeline.voice_adapt, adapt_reset_s=cfg.pipeline.voice_adapt_reset_s or None)
     return Pipeline(camera, microphone, face, voice, build_sinks(cfg) if sinks is None else sinks, cfg.fusion,
                     cfg.pipeline)
 

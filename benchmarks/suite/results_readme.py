@@ -125,7 +125,49 @@ def fusion_section(out: Path) -> list[str]:
         row("fused, daemon default weights (1, 1)", "fused_accuracy_default"),
         f"| fused, best voice weight w = {f['best_voice_weight']:.2f} | {pct(f['best_fused_accuracy_mean'])} | – |",
         "",
+        *ood_fusion_lines(f.get("out_of_domain") or {}),
     ]
+
+
+def ood_fusion_lines(o: dict[str, Any]) -> list[str]:
+    """The out-of-domain pseudo-pairs (unseen CREMA-D voices + Taiwanese photos), when measured."""
+    if "skipped" in o:
+        return [f"Out of domain: skipped ({o['skipped']}).", ""]
+    if not o:
+        return []
+    return [
+        f"Out of domain: {o['n_pairs']} clips of {o['voice']['data']} with same-label Taiwanese photos through the "
+        f"daemon's face path ({o['face']['detector']}; {o['pairing']}); plot `suite/fusion/fusion-weight-ood.png`.",
+        "", "| | accuracy (mean of draws) | min - max |", "|---|---|---|",
+        row_of("face only", o["face_accuracy"]), row_of("voice only", o["voice_accuracy"]),
+        row_of("fused, daemon default weights (1, 1)", o["fused_accuracy_default"]),
+        f"| fused, best voice weight w = {o['best_voice_weight']:.2f} | {pct(o['best_fused_accuracy_mean'])} | – |",
+        "",
+    ]
+
+
+def row_of(name: str, s: dict[str, float]) -> str:
+    """A table row: mean and min - max of one accuracy over the draws."""
+    return f"| {name} | {pct(s['mean'])} | {pct(s['min'])} - {pct(s['max'])} |"
+
+
+def transfer_section(out: Path) -> list[str]:
+    """Voice transfer: each voice model on the unseen speakers of every corpus, beside UAR and the majority."""
+    t = _load(out, "suite/voice_transfer.json")
+    if t is None:
+        return []
+    corpora = list(t["sets"])
+    lines = ["## Voice transfer: speakers each model never heard, every corpus", "",
+             "Cell: accuracy / UAR / majority-class share (n). Held-out speakers read from each model's manifest; "
+             "training-run rows (leave-one-corpus-out) and notes: `suite/voice_transfer.md`.", "",
+             "| model | " + " | ".join(t["sets"][c]["title"] for c in corpora) + " |",
+             "|---|" + "---|" * len(corpora)]
+    for label, res in t["results"].items():
+        cells = ["skipped" if "skipped" in res[c] else
+                 f"{pct(res[c]['accuracy'])} / {res[c]['uar']:.3f} / {pct(res[c]['majority'])} ({res[c]['n']})"
+                 for c in corpora]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
 
 
 def latency_section(out: Path) -> list[str]:
@@ -317,7 +359,8 @@ def render_readme(out: Path, suite: dict[str, Any]) -> str:
             lines += bench_section(out, f"{stem}.json", title, "clips")
     lines += ["Confusion matrices: `suite/voice/<set>/`. Per-class int8 changes as a plot: "
               "`suite/plots/int8-per-class.png`.",
-              "", *trained_section(out, suite), *calibration_section(out), *fusion_section(out),
+              "", *transfer_section(out), *trained_section(out, suite), *calibration_section(out),
+              *fusion_section(out),
               *latency_section(out), *overhead_and_device(out),
               "Accuracy against size and latency (Pareto, with the `fer` peer): `suite/plots/pareto-face.png`, "
               "`suite/plots/pareto-voice.png`.", "",

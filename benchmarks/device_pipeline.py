@@ -31,7 +31,7 @@ import numpy as np
 import soundfile as sf
 from edgeemo.device.demo_clip import DemoCamera, demo_audio
 from edgeemo.device.microphone import AudioReplay
-from edgeemo.device.pipeline import FacePath, Pipeline, PipelineSettings, VoicePath
+from edgeemo.device.pipeline import FacePath, Pipeline, PipelineSettings, VoicePath, make_detector
 from edgeemo.device.sinks import JsonLinesSink
 from edgeemo.device.sources import VideoFileReplay
 from latency_matrix import time_calls
@@ -106,8 +106,8 @@ def main() -> None:
         devnull = open(os.devnull, "w")  # noqa: SIM115 - closed below
         sink = JsonLinesSink(devnull)  # serialise every result as the stdout sink does, then discard
         settings = PipelineSettings(publish_interval_s=0.0)  # the daemon's defaults otherwise
-        face = FacePath(face_model, detect_width=settings.detect_width, detect_every=settings.detect_every,
-                        scale_factor=settings.detect_scale_factor)
+        face = FacePath(face_model, make_detector(settings), detect_width=settings.detect_width,
+                        detect_every=settings.detect_every)
         p = TimedPipeline(camera, mic, face, VoicePath(voice_model), [sink], settings=settings)
         samples: list[tuple[float, float, float]] = []  # (elapsed s, rss MB, cpu s)
         stop = threading.Event()

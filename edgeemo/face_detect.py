@@ -228,12 +228,13 @@ def crop_face(image: np.ndarray, box: Box, margin: float = 0.1) -> np.ndarray:
 
 
 def find_face(frame: np.ndarray, detector: FaceDetector, settings: DetectorSettings | None = None
-              ) -> tuple[Box, np.ndarray] | None:
-    """THE camera path up to the model: the first face's box and its crop, or None (no face).
-    The daemon, ``edgeemo bench --detect`` and ``edgeemo predict face --detect`` all call this."""
+              ) -> tuple[list[Box], np.ndarray | None]:
+    """THE camera path up to the model: every face box (the first is the one used) and the crop
+    of the first face, or ([], None). The daemon's ``FacePath``, ``edgeemo bench --detect`` and
+    ``edgeemo predict face --detect`` all detect with ``detect_faces`` and crop with ``crop_face``."""
     s = settings or DetectorSettings()
     boxes = detect_faces(frame, detector, s.detect_width)
     if not boxes:
-        return None
+        return [], None
     crop = crop_face(frame, boxes[0], s.face_margin)
-    return (boxes[0], crop) if crop.size else None
+    return boxes, crop if crop.size else None

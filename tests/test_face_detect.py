@@ -92,11 +92,11 @@ def test_the_device_module_reexports_the_core_detectors():
 
 def test_find_face_is_detect_then_crop_in_frame_pixels(portrait, blazeface):
     settings = DetectorSettings(detect_width=160, face_margin=0.0)
-    box, crop = find_face(portrait, blazeface, settings)
+    (box,), crop = find_face(portrait, blazeface, settings)
     full = blazeface.detect(portrait)[0]
     assert abs(box.x - full.x) < 0.1 * full.w and abs(box.w - full.w) < 0.15 * full.w  # scaled back from 160 px
     assert crop.shape[:2] == crop_face(portrait, box, 0.0).shape[:2]
-    assert find_face(np.full((240, 320, 3), 128, np.uint8), blazeface, settings) is None
+    assert find_face(np.full((240, 320, 3), 128, np.uint8), blazeface, settings) == ([], None)
 
 
 @pytest.mark.parametrize("kwargs, match", [({"detector": "yolo"}, "blazeface, haar"),

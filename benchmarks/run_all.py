@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent / "suite"))
 
 import face_fer2013  # noqa: E402
 import fusion_pseudo_paired  # noqa: E402
@@ -52,24 +52,30 @@ RESULTS = ROOT / "benchmarks" / "results"
 
 # Results of release steps (and records) that this runner includes but does not regenerate.
 RELEASE = {
-    "calibration_sensitivity": ("calibration_sensitivity.py (re-exports with TensorFlow)",
-                                ["calibration_sensitivity.json", "calibration_sensitivity.md",
-                                 "calibration_sensitivity_voice.json", "calibration_sensitivity_voice.md"]),
-    "peer_fer": ("peer_fer.py (builds its own venv for fer)", ["peer_fer.json", "peer_fer.md"]),
-    "device_pipeline": ("device_pipeline.py --duration 600 (10 minutes)",
-                        ["device_pipeline.json", "device_pipeline.md"]),
-    "ckplus": ("ckplus_subject_vs_random.py (trains)",
-               ["ckplus_subject_vs_random.json", "ckplus_subject_vs_random.md"]),
-    "seed_protocols": ("voice_seed_protocols.py (trains)", ["voice_seed_protocols.json", "voice_seed_protocols.md"]),
-    "aarch64": ("aarch64_env.sh, aarch64_smoke.py, aarch64_cost.py (qemu-aarch64, ~50 min)",
-                ["aarch64.json", "aarch64.md", "aarch64_smoke.json", "aarch64_smoke_voice.json",
-                 "aarch64_findings.md"]),
-    "fuzz": ("fuzz.py (10,500 fuzzed inputs in watchdogged workers, ~5 min)", ["fuzz.json", "fuzz.md"]),
-    "soak": ("soak.py (edgeemo run for 10 minutes)", ["soak.json", "soak.md", "soak.png"]),
-    "fault_injection": ("fault_injection.py (11 faults x 5 repeats against a running daemon, ~15 min)",
-                        ["fault_injection.json", "fault_injection.md"]),
-    "training": ("train_face_models.sh, train_voice_models.sh (CPU hours)",
-                 ["training", "voice_augmentation_runs.md", "face_accuracy_attempts.md"]),
+    "calibration_sensitivity": ("release/calibration_sensitivity.py (re-exports with TensorFlow)",
+                                ["release/calibration_sensitivity.json", "release/calibration_sensitivity.md",
+                                 "release/calibration_sensitivity_voice.json",
+                                 "release/calibration_sensitivity_voice.md"]),
+    "peer_fer": ("experiments/peer_fer.py (builds its own venv for fer)",
+                 ["experiments/peer_fer.json", "experiments/peer_fer.md"]),
+    "device_pipeline": ("robustness/device_pipeline.py --duration 600 (10 minutes)",
+                        ["robustness/device_pipeline.json", "robustness/device_pipeline.md"]),
+    "ckplus": ("experiments/ckplus_subject_vs_random.py (trains)",
+               ["experiments/ckplus_subject_vs_random.json", "experiments/ckplus_subject_vs_random.md"]),
+    "seed_protocols": ("experiments/voice_seed_protocols.py (trains)",
+                       ["experiments/voice_seed_protocols.json", "experiments/voice_seed_protocols.md"]),
+    "aarch64": ("experiments/aarch64_env.sh, aarch64_smoke.py, aarch64_cost.py (qemu-aarch64, ~50 min)",
+                [f"experiments/{f}" for f in ("aarch64.json", "aarch64.md", "aarch64_smoke.json",
+                                              "aarch64_smoke_voice.json", "aarch64_findings.md")]),
+    "fuzz": ("robustness/fuzz.py (10,500 fuzzed inputs in watchdogged workers, ~5 min)",
+             ["robustness/fuzz.json", "robustness/fuzz.md"]),
+    "soak": ("robustness/soak.py (edgeemo run for 10 minutes)",
+             ["robustness/soak.json", "robustness/soak.md", "robustness/soak.png"]),
+    "fault_injection": ("robustness/fault_injection.py (11 faults x 5 repeats against a running daemon, ~15 min)",
+                        ["robustness/fault_injection.json", "robustness/fault_injection.md"]),
+    "training": ("release/train_face_models.sh, release/train_voice_models.sh (CPU hours)",
+                 ["release/training", "experiments/training", "experiments/voice_augmentation_runs.md",
+                  "experiments/face_accuracy_attempts.md"]),
 }
 # Trained, not shipped: (result name, kind, model files in runs/, note, sets)
 TRAINED = [
@@ -97,9 +103,9 @@ TRAINED = [
 def trained_files(name: str) -> list[str]:
     """Result files (JSON, markdown, plot folders) of a trained model's bench."""
     if name.startswith("face"):
-        return [f"{name}_publictest.json", f"{name}_publictest.md", name]
+        return [f"suite/{name}_publictest.json", f"suite/{name}_publictest.md", f"suite/{name}"]
     sets = next(t[4] for t in TRAINED if t[0] == name) or []
-    return [f for s in sets for f in (f"{name}_{s}.json", f"{name}_{s}.md")] + [name]
+    return [f"suite/{f}" for s in sets for f in (f"{name}_{s}.json", f"{name}_{s}.md")] + [f"suite/{name}"]
 
 
 @dataclass
@@ -157,7 +163,8 @@ def run_suite(out: Path, quick: bool, progress: Callable[[str, str], None]) -> d
     """Run every step into ``out``; return suite.json's content. ``progress(step, message)`` reports."""
     from edgeemo.bench import machine_info
 
-    out.mkdir(parents=True, exist_ok=True)
+    suite_out = out / "suite"
+    suite_out.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
     load_start = list(os.getloadavg())
     steps: list[Step] = []
@@ -173,15 +180,16 @@ def run_suite(out: Path, quick: bool, progress: Callable[[str, str], None]) -> d
         progress(key, f"done in {s.seconds:.0f} s")
         return s
 
-    step("face", "Face accuracy and speed: FER2013 PublicTest", "face_fer2013.py",
-         lambda say: (face_fer2013.run(out, quick=quick, say=say),
-                      ["face_fer2013_publictest.json", "face_fer2013_publictest.md", "face_fer2013/"])[1])
+    step("face", "Face accuracy and speed: FER2013 PublicTest", "suite/face_fer2013.py",
+         lambda say: (face_fer2013.run(suite_out, quick=quick, say=say),
+                      ["suite/face_fer2013_publictest.json", "suite/face_fer2013_publictest.md",
+                       "suite/face_fer2013/"])[1])
 
     def voice(say: Callable[[str], None]) -> list[str]:
-        reports = voice_heldout.run(out, quick=quick, say=say)
-        return [f for s in reports for f in (f"voice_{s}.json", f"voice_{s}.md", f"voice/{s}/")]
+        reports = voice_heldout.run(suite_out, quick=quick, say=say)
+        return [f"suite/{f}" for s in reports for f in (f"voice_{s}.json", f"voice_{s}.md", f"voice/{s}/")]
 
-    step("voice", "Voice accuracy and speed: RAVDESS 17-20, CREMA-D 1009-1010", "voice_heldout.py", voice)
+    step("voice", "Voice accuracy and speed: RAVDESS 17-20, CREMA-D 1009-1010", "suite/voice_heldout.py", voice)
 
     for name, kind, files, note, sets in TRAINED:
         def trained(say: Callable[[str], None], name=name, kind=kind, files=files, note=note, sets=sets) -> list[str]:
@@ -193,19 +201,20 @@ def run_suite(out: Path, quick: bool, progress: Callable[[str, str], None]) -> d
                 s.status = "kept: committed result (model files not in runs/ on this machine)"
                 return copy_committed(trained_files(name), out)
             if kind == "face":
-                face_fer2013.run(out, files, name, runs=300, note=note, say=say)
+                face_fer2013.run(suite_out, files, name, runs=300, note=note, say=say)
             else:
-                voice_heldout.run(out, files, name, sets, runs=200, note=note, say=say)
+                voice_heldout.run(suite_out, files, name, sets, runs=200, note=note, say=say)
             return trained_files(name)
 
-        step(f"trained:{name}", f"Trained, not shipped: {name}", "face_fer2013.py / voice_heldout.py --models",
-             trained)
+        step(f"trained:{name}", f"Trained, not shipped: {name}",
+             "suite/face_fer2013.py / suite/voice_heldout.py --models", trained)
 
-    step("latency", "Speed and size per backend and thread count; front ends", "latency_matrix.py",
-         lambda say: (latency_matrix.run(out, quick=quick, say=say), ["latency.json", "latency.md", "latency/"])[1])
-    step("fusion", "Fusion on pseudo-paired held-out data", "fusion_pseudo_paired.py",
-         lambda say: (fusion_pseudo_paired.run(out, quick=quick, say=say),
-                      ["fusion_pseudo_paired.json", "fusion_pseudo_paired.md", "fusion/"])[1])
+    step("latency", "Speed and size per backend and thread count; front ends", "suite/latency_matrix.py",
+         lambda say: (latency_matrix.run(suite_out, quick=quick, say=say),
+                      ["suite/latency.json", "suite/latency.md", "suite/latency/"])[1])
+    step("fusion", "Fusion on pseudo-paired held-out data", "suite/fusion_pseudo_paired.py",
+         lambda say: (fusion_pseudo_paired.run(suite_out, quick=quick, say=say),
+                      ["suite/fusion_pseudo_paired.json", "suite/fusion_pseudo_paired.md", "suite/fusion/"])[1])
 
     for key, (script, files) in RELEASE.items():
         def release(say: Callable[[str], None], files=files) -> list[str]:
@@ -217,10 +226,10 @@ def run_suite(out: Path, quick: bool, progress: Callable[[str, str], None]) -> d
     plots: dict[str, Any] = {}
 
     def summary(say: Callable[[str], None]) -> list[str]:
-        plots.update(summary_plots.run(out, quick=quick))
-        return plots["plots"]
+        plots.update(summary_plots.run(suite_out, quick=quick))
+        return [f"suite/{p}" for p in plots["plots"]]
 
-    step("plots", "Pareto and per-class int8 plots", "summary_plots.py", summary)
+    step("plots", "Pareto and per-class int8 plots", "suite/summary_plots.py", summary)
 
     suite = {
         "command": ".venv/bin/python benchmarks/run_all.py" + (" --quick" if quick else "")

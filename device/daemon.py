@@ -16,8 +16,9 @@ from typing import Any, TextIO
 
 from edgeemo.device.config import DeviceConfig, http_token, mqtt_password
 from edgeemo.device.microphone import AudioSource, open_microphone
-from edgeemo.device.pipeline import Counters, FacePath, Pipeline, Sink, VoicePath, make_detector
-from edgeemo.device.sinks import HttpSink, JsonLinesSink, MqttSink, RotatingFileSink
+from edgeemo.device.paths import FacePath, VoicePath, make_detector
+from edgeemo.device.pipeline import Counters, Pipeline
+from edgeemo.device.sinks import HttpSink, JsonLinesSink, MqttSink, RotatingFileSink, Sink
 from edgeemo.device.sources import FrameSource, open_camera
 
 from edgeemo.predict import open_face_model, open_voice_model

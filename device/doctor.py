@@ -119,7 +119,7 @@ def run_checks(cfg: DeviceConfig) -> list[dict[str, str]]:
     """Every check, in a stable order."""
     checks = package_checks()
     try:
-        from edgeemo.device.pipeline import make_detector
+        from edgeemo.device.paths import make_detector
 
         detector = make_detector(cfg.pipeline)
         what = (f"BlazeFace short-range on {detector.backend} ({detector.path.name})"

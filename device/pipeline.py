@@ -21,7 +21,6 @@ the pipeline: frames and audio never do.
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import logging
 import queue
@@ -30,38 +29,24 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 from edgeemo.device.health import DEGRADED, DOWN, ENDED, OFF, OK, Component
 from edgeemo.device.microphone import AudioSource
+from edgeemo.device.paths import FacePath, VoicePath
+from edgeemo.device.sinks.worker import Sink, SinkWorker, sink_name
 from edgeemo.device.sources import FrameSource, SourceOverflow
 
-from edgeemo.audio import SAMPLE_RATE, PcmStream
+from edgeemo.audio import SAMPLE_RATE
 from edgeemo.errors import EdgeemoError
-from edgeemo.face import FacePreprocessing, preprocess_face
-from edgeemo.face_detect import DETECTORS, Box, DetectorSettings, FaceDetector, crop_face, detect_faces
-from edgeemo.face_detect import make_detector as make_face_detector
+from edgeemo.face_detect import DETECTORS, DetectorSettings
 from edgeemo.fusion import Fusion, FusionConfig
-from edgeemo.predict import EmotionModel
-from edgeemo.voice import VoicePreprocessing
 
 log = logging.getLogger("edgeemo.device")
 
 _END = object()  # a capture thread's last item: its source has ended
 
-
-class Sink(Protocol):
-    """Where results go: ``publish`` gets each JSON-ready result; ``close`` at shutdown."""
-
-    def publish(self, result: dict[str, Any]) -> None: ...
-
-    def close(self) -> None: ...
-
-
-def make_detector(settings: PipelineSettings, threads: int | None = 1) -> FaceDetector:
-    """The face detector the settings name (see ``edgeemo.face_detect``)."""
-    return make_face_detector(settings.detection(), threads=threads)
 
 
 @dataclass(frozen=True)
@@ -132,93 +117,6 @@ def put_drop_oldest(q: queue.Queue, item: Any) -> int:
                 pass
 
 
-class FacePath:
-    """Frame -> probabilities of the first face the detector returns (BlazeFace: the most confident;
-    Haar: the largest), in model label order, or None when there is no face.
-
-    ``boxes`` brings your own detections (full-frame pixel boxes, the first is used); otherwise
-    the detector (default: BlazeFace) runs on a copy shrunk to ``detect_width``, on every
-    ``detect_every``-th frame, and the frames in between reuse its boxes (a face moves little in
-    1/15 s). Detection and crop are ``edgeemo.face_detect``'s, the same that ``edgeemo bench --detect`` scores.
-    """
-
-    def __init__(self, model: EmotionModel, detector: FaceDetector | None = None, margin: float = 0.1,
-                 detect_width: int = 320, detect_every: int = 1) -> None:
-        if not isinstance(model.preprocessing, FacePreprocessing):
-            raise EdgeemoError(f"{model.spec}: is a {model.task} model; the camera needs a face model", model.path)
-        self.model = model
-        self.detector = detector or make_face_detector()
-        self.margin, self.detect_width, self.detect_every = margin, detect_width, max(1, detect_every)
-        self._frame = 0
-        self._boxes: list[Box] = []
-
-    def reset(self) -> None:
-        """After a gap in the frames (camera reopened): detect again on the next frame."""
-        self._frame = 0
-        self._boxes = []
-
-    def detect(self, frame: np.ndarray) -> list[Box]:
-        """Face boxes in full-frame pixels, in the detector's order (the face to use first)."""
-        return detect_faces(frame, self.detector, self.detect_width)
-
-    def __call__(self, frame: np.ndarray, boxes: Sequence[Box] | None = None) -> np.ndarray | None:
-        if boxes is None:
-            if self._frame % self.detect_every == 0:
-                self._boxes = self.detect(frame)
-            self._frame += 1
-            found = self._boxes
-        else:
-            found = list(boxes)
-        if not found:
-            return None
-        crop = crop_face(frame, found[0], self.margin)
-        if crop.size == 0:
-            return None
-        x = preprocess_face(crop, self.model.preprocessing)
-        return self.model.predict(x[None])[0]
-
-
-class VoicePath:
-    """PCM chunks in; every ``hop_s`` seconds of audio, the latest window's probabilities (model
-    label order) or None when the window has no speech (VAD), never a guess."""
-
-    def __init__(self, model: EmotionModel, hop_s: float = 0.5) -> None:
-        if not isinstance(model.preprocessing, VoicePreprocessing):
-            raise EdgeemoError(f"{model.spec}: is a {model.task} model; the microphone needs a voice model",
-                               model.path)
-        self.model = model
-        self.pre: VoicePreprocessing = model.preprocessing
-        self.stream = PcmStream(self.pre.features)
-        self.hop = max(1, round(hop_s * SAMPLE_RATE))
-        self._since = 0
-
-    def reset(self) -> None:
-        """After a gap in the audio (overflow, microphone reopened): the next window holds only new audio."""
-        self.stream.reset()
-        self._since = 0
-
-    def push(self, chunk: np.ndarray) -> list[np.ndarray | None]:
-        """Add audio; returns one entry per window that became due (usually zero or one)."""
-        due = []
-        pos = 0
-        while pos < len(chunk):  # split at hop boundaries: windows every hop samples whatever the chunk size
-            take = min(len(chunk) - pos, self.hop - self._since)
-            self.stream.push(chunk[pos : pos + take])
-            pos += take
-            self._since += take
-            if self._since == self.hop:
-                self._since = 0
-                if self.stream.total_samples >= self.pre.features.window_samples:
-                    due.append(self.window())
-        return due
-
-    def window(self) -> np.ndarray | None:
-        feats = self.stream.features()
-        if feats is None:
-            return None
-        return self.model.predict(self.pre.standardize(feats)[None])[0]
-
-
 @dataclass
 class Counters:
     """What /health reports: totals since start."""
@@ -239,97 +137,6 @@ class Counters:
                                                             "sink": 0})
     reconnects: dict[str, int] = field(default_factory=lambda: {"camera": 0, "microphone": 0})
 
-
-def sink_name(sink: Any) -> str:
-    """A sink's name in /health: its ``name`` attribute or its class name."""
-    return str(getattr(sink, "name", None) or type(sink).__name__)
-
-
-class SinkWorker:
-    """One sink behind a bounded queue and its own thread: ``put`` never blocks (the oldest
-    result is dropped and counted when the sink falls behind); a sink that raises is marked
-    degraded with the error and keeps getting results."""
-
-    def __init__(self, sink: Sink, name: str, capacity: int, clock: Callable[[], float] = time.time) -> None:
-        self.sink, self.name, self.capacity = sink, name, capacity
-        self.component = Component(f"sink {name}", clock=clock)
-        self.published = self.dropped = self.failures = 0
-        self._items: collections.deque = collections.deque()
-        self._cond = threading.Condition()
-        self._closing = False
-        self._thread = threading.Thread(target=self._run, name=f"sink-{name}", daemon=True)
-        self._thread.start()
-
-    def put(self, result: dict[str, Any]) -> int:
-        """Queue a result; returns how many old ones were dropped to make room (0 or 1)."""
-        with self._cond:
-            dropped = 0
-            if len(self._items) >= self.capacity:
-                self._items.popleft()
-                dropped = 1
-                self.dropped += 1
-            self._items.append(result)
-            self._cond.notify()
-        if dropped:
-            self.component.degraded(f"queue full ({self.capacity}): the sink is slower than the results",
-                                    count=False)
-        return dropped
-
-    @property
-    def depth(self) -> int:
-        return len(self._items)
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                self._cond.wait_for(lambda: self._items or self._closing)
-                if not self._items:
-                    return  # closing and drained
-                result = self._items.popleft()
-            try:
-                self.sink.publish(result)
-            except Exception as exc:  # one broken sink (full disk, closed pipe) must not stop the others
-                self.failures += 1
-                self.component.degraded(f"{type(exc).__name__}: {exc}")
-                continue
-            self.published += 1
-            if self.component.state == DEGRADED and not self._items:
-                self.component.ok()
-
-    def close(self, timeout: float = 5.0) -> None:
-        """Deliver what is queued (up to ``timeout``), then close the sink."""
-        with self._cond:
-            self._closing = True
-            self._cond.notify()
-        self._thread.join(timeout)
-        if self._thread.is_alive():
-            log.warning("%s: still busy after %.0f s at shutdown; %d results not delivered", self.name, timeout,
-                        self.depth)
-        self.sink.close()
-
-    def report(self) -> dict[str, Any]:
-        """State, the queue, and whatever the sink adds about itself (``sink.health()``)."""
-        out = self.component.report()
-        out.update({"published": self.published, "queue": {"depth": self.depth, "capacity": self.capacity,
-                                                            "dropped": self.dropped}})
-        own = getattr(self.sink, "health", None)
-        if own is not None:
-            extra = dict(own())
-            state = extra.pop("state", OK)
-            if _rank(state) > _rank(out["state"]):  # the sink's own view wins when it is worse
-                out["state"] = state
-                for key in ("since", "last_error", "last_error_ts"):
-                    if key in extra:
-                        out[key] = extra[key]
-            out["errors"] += extra.pop("errors", 0)  # the sink's own (a failed write) plus exceptions it raised
-            for key in ("since", "last_error", "last_error_ts"):
-                extra.pop(key, None)
-            out.update(extra)
-        return out
-
-
-def _rank(state: str) -> int:
-    return {DOWN: 2, DEGRADED: 1}.get(state, 0)
 
 
 class Pipeline:

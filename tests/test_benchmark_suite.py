@@ -19,8 +19,7 @@ pytestmark = pytest.mark.skipif(
     reason="FER2013 / RAVDESS not in ../shared/data",
 )
 
-EXPECTED = [
-    "README.md", "suite.json",
+SUITE = [
     "face_fer2013_publictest.json", "face_fer2013_publictest.md",
     "voice_ravdess_17-20.json", "voice_ravdess_17-20.md",
     "latency.json", "latency.md", "latency/latency-face.png", "latency/latency-voice.png",
@@ -28,8 +27,11 @@ EXPECTED = [
     "plots/pareto-face.png", "plots/pareto-voice.png", "plots/int8-per-class.png",
     *[f"face_fer2013/confusion-{m}.png" for m in ("face-float", "face", "face-float-onnx", "face-onnx")],
     *[f"voice/ravdess_17-20/confusion-{m}.png" for m in ("voice-float", "voice", "voice-float-onnx", "voice-onnx")],
+]
+EXPECTED = [
+    "README.md", "suite.json", *[f"suite/{f}" for f in SUITE],
     # release steps are not re-run by --quick, but their committed results are included
-    "peer_fer.json", "calibration_sensitivity.json", "device_pipeline.json",
+    "experiments/peer_fer.json", "release/calibration_sensitivity.json", "robustness/device_pipeline.json",
 ]
 
 
@@ -77,8 +79,8 @@ def test_quick_suite_writes_every_table_json_and_plot(suite: Path) -> None:
 
 def test_readme_numbers_are_the_json_numbers(suite: Path) -> None:
     readme = (suite / "README.md").read_text()
-    for heading, file in (("### Face: FER2013", "face_fer2013_publictest.json"),
-                          ("### Voice: RAVDESS", "voice_ravdess_17-20.json")):
+    for heading, file in (("### Face: FER2013", "suite/face_fer2013_publictest.json"),
+                          ("### Voice: RAVDESS", "suite/voice_ravdess_17-20.json")):
         report = json.loads((suite / file).read_text())
         rows = {r["model"]: r for r in table_after(readme, heading)}
         assert list(rows) == [m["model"] for m in report["models"]]
@@ -94,7 +96,7 @@ def test_readme_numbers_are_the_json_numbers(suite: Path) -> None:
                 assert agree.endswith(f"vs {parent}")
                 assert float(agree.split("%")[0]) == pytest.approx(100 * m["top1_agreement"][parent], abs=0.005)
 
-    latency = json.loads((suite / "latency.json").read_text())
+    latency = json.loads((suite / "suite/latency.json").read_text())
     rows = table_after(readme, "## Speed and size")
     assert len(rows) == len(latency["models"]) == 8  # 4 files per task; LiteRT or onnxruntime (no venv in --quick)
     for row, r in zip(rows, latency["models"], strict=True):
@@ -104,7 +106,7 @@ def test_readme_numbers_are_the_json_numbers(suite: Path) -> None:
             lat = next(x for x in r["rows"] if x["threads"] == t)["latency_ms"]
             assert p50 == pytest.approx(lat["p50"], abs=0.0005) and p99 == pytest.approx(lat["p99"], abs=0.0005)
 
-    fusion = json.loads((suite / "fusion_pseudo_paired.json").read_text())
+    fusion = json.loads((suite / "suite/fusion_pseudo_paired.json").read_text())
     rows = {r[""]: r for r in table_after(readme, "## Fusion")}
     for name, key in (("face only", "face_accuracy"), ("voice only", "voice_accuracy"),
                       ("fused, daemon default weights (1, 1)", "fused_accuracy_default")):

@@ -25,7 +25,8 @@ import pytest
 import soundfile as sf
 from conftest import NO_TF
 from edgeemo.device.demo_clip import DemoCamera, demo_audio
-from edgeemo.device.pipeline import FacePath, Pipeline, PipelineSettings, VoicePath
+from edgeemo.device.paths import FacePath, VoicePath
+from edgeemo.device.pipeline import Pipeline, PipelineSettings
 from edgeemo.device.sinks import HttpSink, MqttSink, RotatingFileSink
 from edgeemo.device.sources import SourceOverflow
 from test_device_mqtt import Broker, wait_until

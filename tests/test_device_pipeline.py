@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from edgeemo.device.demo_clip import DemoCamera, demo_audio, resonator, sawtooth
 from edgeemo.device.microphone import AudioReplay
-from edgeemo.device.pipeline import FacePath, Pipeline, PipelineSettings, VoicePath, put_drop_oldest
+from edgeemo.device.paths import FacePath, VoicePath
+from edgeemo.device.pipeline import Pipeline, PipelineSettings, put_drop_oldest
 from edgeemo.device.sinks import HttpSink, MqttSink, RotatingFileSink
 from edgeemo.device.sources import FrameReplay
 

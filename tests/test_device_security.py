@@ -25,7 +25,8 @@ from edgeemo.device.config import DeviceConfig, from_dict, load_config, override
 from edgeemo.device.daemon import build_sinks
 from edgeemo.device.demo_clip import DemoCamera, demo_audio
 from edgeemo.device.microphone import AudioReplay
-from edgeemo.device.pipeline import FacePath, Pipeline, PipelineSettings, VoicePath
+from edgeemo.device.paths import FacePath, VoicePath
+from edgeemo.device.pipeline import Pipeline, PipelineSettings
 from edgeemo.device.sinks import HttpSink, JsonLinesSink, RotatingFileSink
 from edgeemo.device.sources import FrameReplay
 from hypothesis import HealthCheck, given, settings

@@ -1,4 +1,4 @@
-"""benchmarks/recover_face_parent.py: a custom CNN exported to float ONNX (BatchNorm folded by
+"""benchmarks/release/recover_face_parent.py: a custom CNN exported to float ONNX (BatchNorm folded by
 tf2onnx) is rebuilt as a Keras model that computes the same outputs, and whose BatchNorm
 statistics are those of the data, so training mode computes nearly the same function too."""
 
@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("recover_face_parent", ROOT / "benchmarks" / "recover_face_parent.py")
+    script = ROOT / "benchmarks" / "release" / "recover_face_parent.py"
+    spec = importlib.util.spec_from_file_location("recover_face_parent", script)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -26,7 +27,7 @@ def load_script():
 def test_rebuilt_model_matches_its_onnx_export(tmp_path: Path) -> None:
     import onnxruntime as ort
     from edgeemo.export.onnx import convert_onnx
-    from edgeemo.train.models import custom_cnn
+    from edgeemo.train.face_models import custom_cnn
 
     rng = np.random.default_rng(0)
     model = custom_cnn(dropout=0.3, block_dropout=0.1)

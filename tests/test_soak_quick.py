@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-SOAK = Path(__file__).resolve().parents[1] / "benchmarks" / "soak.py"
+SOAK = Path(__file__).resolve().parents[1] / "benchmarks" / "robustness" / "soak.py"
 
 
 @pytest.mark.skipif(importlib.util.find_spec("ai_edge_litert") is None, reason="needs the [device] extra")

@@ -27,8 +27,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from edgeemo.train.augment import FaceAugmentation, face_augmenter  # noqa: E402
-from edgeemo.train.models import build_face_model  # noqa: E402
+from edgeemo.train.face_augment import FaceAugmentation, face_augmenter  # noqa: E402
+from edgeemo.train.face_models import build_face_model  # noqa: E402
 from edgeemo.train.run import (  # noqa: E402
     TrainSettings,
     check_config,

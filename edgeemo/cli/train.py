@@ -1,0 +1,358 @@
+"""`edgeemo train ...`: face, voice, ensemble, recalibrate, average (TensorFlow is imported inside)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from edgeemo.cli.app import app, clean_errors
+from edgeemo.errors import EdgeemoError
+
+# "\\[" escapes rich markup: typer renders help text as rich markup, which ate "[train]".
+train_app = typer.Typer(help="Train a model (needs the \\[train] extra: TensorFlow + Keras).", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+
+
+@train_app.command("face")
+@clean_errors
+def train_face_cmd(
+    data: Annotated[
+        Path,
+        typer.Option(
+            help="FER2013 root (with train/ and publictest/), a <label>/*.jpg folder such as CK+48, or fer2013.csv."
+        ),
+    ],
+    out: Annotated[
+        Path, typer.Option(help="Run folder: config, history, curves, checkpoints, metrics. Re-run to resume.")
+    ] = Path("runs/face"),
+    arch: Annotated[str, typer.Option(help="custom-cnn (1.2M params) or mobilenetv3-small.")] = "custom-cnn",
+    dataset: Annotated[str, typer.Option(help="auto, fer2013 or ckplus.")] = "auto",
+    test_data: Annotated[
+        Path | None,
+        typer.Option(
+            help="Held-out test folder/CSV. Default: publictest/ beside train/, else a held-out part of --data."
+        ),
+    ] = None,
+    split: Annotated[
+        str, typer.Option(help="subject (no CK+ subject on both sides) or random (leaky for CK+; for comparison only).")
+    ] = "subject",
+    epochs: Annotated[int, typer.Option(help="Maximum epochs (EarlyStopping may stop sooner).")] = 40,
+    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 128,
+    lr: Annotated[float, typer.Option(help="Adam learning rate (the start of the schedule).")] = 1e-3,
+    schedule: Annotated[
+        str,
+        typer.Option(
+            help="plateau (halve the rate when val loss stalls), cosine (decay to 1e-5 over --epochs) or constant."
+        ),
+    ] = "plateau",
+    label_smoothing: Annotated[float, typer.Option(help="Label smoothing of the cross-entropy.")] = 0.1,
+    patience: Annotated[int, typer.Option(help="EarlyStopping patience in epochs (val accuracy).")] = 8,
+    class_weight: Annotated[
+        str, typer.Option(help="none, balanced, or sqrt (softened balance) class weights.")
+    ] = "sqrt",
+    rotation: Annotated[float, typer.Option(help="Augmentation: max rotation in degrees (0 = off).")] = 10.0,
+    shift: Annotated[float, typer.Option(help="Augmentation: max shift as a fraction of the size.")] = 0.1,
+    zoom: Annotated[float, typer.Option(help="Augmentation: max zoom fraction.")] = 0.1,
+    flip: Annotated[bool, typer.Option(help="Augmentation: random horizontal flip.")] = True,
+    brightness: Annotated[float, typer.Option(help="Augmentation: max brightness change (fraction of range).")] = 0.2,
+    contrast: Annotated[float, typer.Option(help="Augmentation: max contrast change.")] = 0.2,
+    noise: Annotated[float, typer.Option(help="Augmentation: Gaussian noise std in [0,1] pixel units.")] = 0.02,
+    val_fraction: Annotated[float, typer.Option(help="Fraction of the training side kept for validation.")] = 0.1,
+    test_fraction: Annotated[
+        float, typer.Option(help="Fraction held out as test when there is no separate test set.")
+    ] = 0.2,
+    limit_per_class: Annotated[
+        int | None, typer.Option(help="Use only the first N images per class (quick runs, tests).")
+    ] = None,
+    weights: Annotated[
+        Path | None, typer.Option(help="Local ImageNet weights file for mobilenetv3-small (nothing is downloaded).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed (splits, init, augmentation).")] = 0,
+    split_seed: Annotated[
+        int | None,
+        typer.Option(help="Seed of the train/val cut alone (default: --seed): same validation set, other init."),
+    ] = None,
+    bn_momentum: Annotated[
+        float, typer.Option(help="BatchNorm moving-average momentum (0.9 for small sets like CK+).")
+    ] = 0.99,
+    dropout: Annotated[float, typer.Option(help="Dropout before the classifier.")] = 0.5,
+    block_dropout: Annotated[float, typer.Option(help="Dropout after each conv block (custom-cnn).")] = 0.2,
+    init_from: Annotated[
+        Path | None, typer.Option(help="Start from the weights of a trained .keras model of the same architecture.")
+    ] = None,
+    teacher: Annotated[
+        Path | None,
+        typer.Option(
+            help="Distil a finished face run (e.g. an ensemble): train on its softened outputs mixed with the labels. "
+            "It must share this run's validation split."
+        ),
+    ] = None,
+    teacher_weight: Annotated[float, typer.Option(help="--teacher: weight of its outputs in the targets.")] = 0.5,
+    temperature: Annotated[float, typer.Option(help="--teacher: softening temperature of its outputs.")] = 2.0,
+    precision: Annotated[
+        str,
+        typer.Option(
+            help="auto (mixed_float16 on a GPU, mixed_bfloat16 on a CPU with AMX-BF16, else float32), float32, "
+            "mixed_bfloat16 or mixed_float16. Exported models are float32 either way."
+        ),
+    ] = "auto",
+    keep_epoch_weights: Annotated[
+        bool,
+        typer.Option(
+            help="Also keep each epoch's weights (epochs/NNN.weights.npz in the run folder) for `edgeemo train "
+            "average`: weight averaging over a --schedule constant continuation."
+        ),
+    ] = False,
+) -> None:
+    """Train a face emotion model (48x48 gray) and report held-out test metrics."""
+    from edgeemo.train.face import train_face
+    from edgeemo.train.face_augment import FaceAugmentation
+    from edgeemo.train.run import TrainSettings
+
+    train_face(
+        data,
+        out,
+        arch=arch,
+        dataset=dataset,
+        test_data=test_data,
+        split=split,
+        val_fraction=val_fraction,
+        test_fraction=test_fraction,
+        class_weight=class_weight,
+        augmentation=FaceAugmentation(rotation, shift, zoom, flip, brightness, contrast, noise),
+        settings=TrainSettings(
+            epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=lr,
+            schedule=schedule,
+            label_smoothing=label_smoothing,
+            patience=patience,
+            seed=seed,
+            precision=precision,
+            keep_epoch_weights=keep_epoch_weights,
+        ),
+        limit_per_class=limit_per_class,
+        weights=None if weights is None else str(weights),
+        bn_momentum=bn_momentum,
+        dropout=dropout,
+        block_dropout=block_dropout,
+        init_from=init_from,
+        split_seed=split_seed,
+        teacher=teacher,
+        teacher_weight=teacher_weight,
+        temperature=temperature,
+    )
+
+
+@train_app.command("voice")
+@clean_errors
+def train_voice_cmd(
+    data: Annotated[
+        str,
+        typer.Option(
+            help="Corpus folder(s), comma-separated (RAVDESS, TESS, CREMA-D, SAVEE; recognised by file names)."
+        ),
+    ],
+    out: Annotated[
+        Path, typer.Option(help="Run folder: config, features, history, curves, checkpoints. Re-run to resume.")
+    ] = Path("runs/voice"),
+    arch: Annotated[str, typer.Option(help="conv1d, lstm or crnn (Conv1D front + LSTM).")] = "crnn",
+    split: Annotated[
+        str, typer.Option(help="speaker (no speaker on two sides) or random (speakers leak; seed comparison only).")
+    ] = "speaker",
+    test_speakers: Annotated[
+        str | None,
+        typer.Option(help="Speakers held out as test, comma-separated (e.g. 17,18,19,20 or 1009,1010). "
+                     "Default: whole speakers at random up to --test-fraction."),
+    ] = None,
+    val_speakers: Annotated[
+        str | None,
+        typer.Option(help="Speakers held out for validation (checkpoints, early stopping), comma-separated. "
+                     "Default: whole speakers at random up to --val-fraction."),
+    ] = None,
+    test_fraction: Annotated[float, typer.Option(help="Test fraction without --test-speakers.")] = 0.2,
+    val_fraction: Annotated[float, typer.Option(help="Validation fraction of the training side.")] = 0.15,
+    calm: Annotated[str, typer.Option(help="RAVDESS calm: neutral (merge) or exclude.")] = "neutral",
+    window: Annotated[float, typer.Option(help="Analysis window in seconds (pad/crop after VAD trim).")] = 3.0,
+    n_mfcc: Annotated[int, typer.Option(help="MFCC coefficients per frame.")] = 40,
+    deltas: Annotated[bool, typer.Option(help="Append delta and delta-delta coefficients.")] = False,
+    cmn: Annotated[
+        bool, typer.Option(help="Cepstral mean normalisation per clip (removes microphone/speaker offsets).")
+    ] = False,
+    epochs: Annotated[int, typer.Option(help="Maximum epochs (EarlyStopping may stop sooner).")] = 60,
+    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 32,
+    lr: Annotated[float, typer.Option(help="Adam learning rate (the start of the schedule).")] = 1e-3,
+    schedule: Annotated[str, typer.Option(help="plateau, cosine or constant learning-rate schedule.")] = "plateau",
+    patience: Annotated[int, typer.Option(help="EarlyStopping patience in epochs (val accuracy).")] = 15,
+    label_smoothing: Annotated[float, typer.Option(help="Label smoothing of the cross-entropy.")] = 0.1,
+    class_weight: Annotated[str, typer.Option(help="none, balanced or sqrt class weights.")] = "sqrt",
+    dropout: Annotated[float, typer.Option(help="Dropout in the classifier head.")] = 0.4,
+    aug_copies: Annotated[int, typer.Option(help="Augmented copies per training clip (0 = no augmentation).")] = 8,
+    noise_snr: Annotated[
+        str, typer.Option(help="Augmentation: white-noise SNR range in dB, MIN,MAX.")
+    ] = "15,30",
+    shift: Annotated[float, typer.Option(help="Augmentation: max time shift in seconds.")] = 0.25,
+    pitch: Annotated[float, typer.Option(help="Augmentation: max pitch shift in semitones (0 = off).")] = 4.0,
+    stretch: Annotated[float, typer.Option(help="Augmentation: max time-stretch (0.15 = rate 0.85-1.15).")] = 0.15,
+    time_masks: Annotated[
+        int, typer.Option(help="Feature masking (SpecAugment): masked spans of up to 20 frames per clip (0 = off).")
+    ] = 0,
+    coeff_masks: Annotated[
+        int, typer.Option(help="Feature masking: masked spans of up to 4 MFCC coefficients per clip (0 = off).")
+    ] = 0,
+    limit_per_class: Annotated[
+        int | None,
+        typer.Option(help="Use only N clips per class, drawn at random (seeded) across speakers (quick runs, tests)."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed (splits, init, augmentation).")] = 0,
+    precision: Annotated[
+        str,
+        typer.Option(
+            help="auto (mixed_float16 on a GPU, else float32: bfloat16 gave these models no speed-up), float32, "
+            "mixed_bfloat16 or mixed_float16. Exported models are float32 either way."
+        ),
+    ] = "auto",
+) -> None:
+    """Train a voice emotion model on MFCCs and report speaker-independent test metrics."""
+    from edgeemo.audio import AudioFeatures
+    from edgeemo.train.run import TrainSettings
+    from edgeemo.train.voice import train_voice
+    from edgeemo.train.voice_augment import FeatureMasking, VoiceAugmentation
+
+    try:
+        snr_lo, snr_hi = (float(v) for v in noise_snr.split(","))
+    except ValueError:
+        raise EdgeemoError(f"--noise-snr must be MIN,MAX in dB, got {noise_snr!r}") from None
+    paths = [Path(p.strip()) for p in data.split(",") if p.strip()]
+    if not paths:
+        raise EdgeemoError("--data names no folder")
+    speakers = [s.strip() for s in test_speakers.split(",") if s.strip()] if test_speakers else None
+    train_voice(
+        paths,
+        out,
+        arch=arch,
+        split=split,
+        test_speakers=speakers,
+        val_speakers=[s.strip() for s in val_speakers.split(",") if s.strip()] if val_speakers else None,
+        masking=FeatureMasking(time_masks, 20, coeff_masks, 4),
+        test_fraction=test_fraction,
+        val_fraction=val_fraction,
+        calm=calm,
+        features=AudioFeatures(window_s=window, n_mfcc=n_mfcc, n_mels=max(40, n_mfcc), deltas=deltas, cmn=cmn),
+        augmentation=VoiceAugmentation(aug_copies, (snr_lo, snr_hi), shift, pitch, stretch),
+        settings=TrainSettings(
+            epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=lr,
+            schedule=schedule,
+            label_smoothing=label_smoothing,
+            patience=patience,
+            lr_patience=4,
+            seed=seed,
+            precision=precision,
+        ),
+        class_weight=class_weight,
+        dropout=dropout,
+        limit_per_class=limit_per_class,
+    )
+
+
+@train_app.command("ensemble")
+@clean_errors
+def train_ensemble_cmd(
+    runs: Annotated[
+        list[Path], typer.Argument(help="Finished face or voice run folders with the same preprocessing and split.")
+    ],
+    out: Annotated[Path, typer.Option(help="New run folder for the ensemble (export it like any run).")] = Path(
+        "runs/ensemble"
+    ),
+    search: Annotated[
+        bool,
+        typer.Option(help="Score every combination of 1-3 of RUNS on their validation samples and build the best one."),
+    ] = False,
+    max_params: Annotated[
+        int, typer.Option(help="--search: leave out combinations with more parameters than this in all.")
+    ] = 500_000,
+    mirror: Annotated[
+        bool,
+        typer.Option(
+            help="Faces: also average each model over the mirror image (same weights and size, twice the compute)."
+        ),
+    ] = False,
+) -> None:
+    """Average the softmax outputs of runs into one model (one int8 file after export).
+
+    With --mirror a single face run is enough: the model is then averaged over the face and
+    its left-right mirror image."""
+    import json
+
+    from rich.table import Table
+
+    from edgeemo.train.ensemble import build_ensemble, load_members, scores
+    from edgeemo.train.run import console
+
+    chosen = list(runs)
+    if search:
+        members = load_members(chosen, mirror)
+        rows = scores(members, tuple(n for n in (1, 2, 3) if n <= len(members)), max_params, mirror)
+        if not rows:
+            raise EdgeemoError(f"no combination of the runs has at most {max_params:,} parameters")
+        table = Table(title=f"best 10 of {len(rows)} (mean of softmax; chosen by validation, test only reported; "
+                      f"all in {out / 'search.json'})")
+        for col in ("members", "parameters", "val accuracy", "test accuracy"):
+            table.add_column(col)
+        for row in rows[:10]:
+            numbers = (f"{row['params']:,}", f"{row['val_accuracy']:.4f}", f"{row['test_accuracy']:.4f}")
+            table.add_row(" + ".join(row["members"]), *numbers)
+        console.print(table)
+        best = rows[0]["members"]
+        if len(best) < 2 and not mirror:
+            raise EdgeemoError(f"the best validation score is a single run ({best[0]}): nothing to ensemble")
+        by_name = {r.name: r for r in chosen}
+        chosen = [by_name[name] for name in best]
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "search.json").write_text(json.dumps(rows, indent=2))
+    build_ensemble(chosen, out, mirror)
+
+
+@train_app.command("recalibrate")
+@clean_errors
+def train_recalibrate_cmd(
+    run: Annotated[Path, typer.Argument(help="Finished face run folder (best.keras, config.json, split.json).")],
+    out: Annotated[Path, typer.Option(help="New run folder for the recalibrated model (export it like any run).")],
+    faces: Annotated[
+        int, typer.Option(help="Training faces (a seeded sample of the run's own) to measure the statistics on.")
+    ] = 8192,
+    seed: Annotated[int, typer.Option(help="Seed of that sample.")] = 0,
+    keep_worse: Annotated[
+        bool, typer.Option(help="Write the model even if its validation accuracy dropped.")
+    ] = False,
+) -> None:
+    """Re-estimate a face model's BatchNorm statistics on un-augmented training faces.
+
+    Training leaves BatchNorm averages of augmented faces seen with dropout on; inference
+    sees neither. Same weights, size and speed; validation decides, test is only reported."""
+    from edgeemo.train.recalibrate import recalibrate_run
+
+    recalibrate_run(run, out, faces=faces, seed=seed, keep_worse=keep_worse)
+
+
+@train_app.command("average")
+@clean_errors
+def train_average_cmd(
+    run: Annotated[Path, typer.Argument(help="Finished run folder whose architecture, config and split to use.")],
+    weights: Annotated[
+        list[Path], typer.Argument(help="Weights to average: epochs/NNN.weights.npz of a run, or .keras models.")
+    ],
+    out: Annotated[Path, typer.Option(help="New run folder for the averaged model (then `train recalibrate` it).")],
+) -> None:
+    """Average the weights of several epochs of one run into one model (stochastic weight averaging).
+
+    Same size and speed as one model. Its BatchNorm statistics are stale: recalibrate it next,
+    which also checks it on validation."""
+    from edgeemo.train.average import average_run
+
+    average_run(run, weights, out)
+

@@ -152,6 +152,12 @@ def render(report: dict[str, Any]) -> str:
         "half of the pasted face. FER2013 crops are tight (forehead to chin), with little of the head around "
         "the face that detectors also use.",
         "",
+        "Choice: `blazeface` is the default (`edgeemo.face_detect.DEFAULT_DETECTOR`): as many Taiwanese photos as "
+        "Haar, far more FER faces of 160 px, and several times faster on a frame with a face. The BlazeFace "
+        "short-range model misses faces under about 100 px in a 640x480 frame (a person far from the camera), "
+        "where Haar finds a third of them: `detector = \"haar\"` in `[pipeline]` for such a camera. Timings were "
+        "taken on a shared 2-core machine (other jobs running): p90s are noisy.",
+        "",
         "YuNet (OpenCV `FaceDetectorYN`, `face_detection_yunet_2023mar.onnx`, MIT) was the first choice but is "
         "not measured: no package on the registries this project installs from carries its model file "
         "(see `edgeemo/detectors/README.md`).",

@@ -1,5 +1,5 @@
 """The device daemon under load: a replayed 30 fps 640x480 video and a replayed WAV through the
-whole pipeline (capture threads, bounded queues, Haar detection, int8 face + voice models,
+whole pipeline (capture threads, bounded queues, face detection (the default detector), int8 face + voice models,
 fusion, a JSON-lines sink), with every face frame published (publish_interval_s = 0).
 
 Measures: sustained frames processed per second, capture-to-publish latency of each face
@@ -154,6 +154,7 @@ def main() -> None:
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
         "errors": counters.errors,
+        "detector": settings.detector,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
@@ -171,8 +172,8 @@ def main() -> None:
         "",
         f"`.venv/bin/python benchmarks/robustness/device_pipeline.py --duration {args.duration:g}`: "
         f"{result['duration_s']} s, "
-        f"shipped int8 `face` + `voice` (LiteRT, 1 thread each), Haar detection (scale factor "
-        f"{settings.detect_scale_factor}) on a {settings.detect_width}-wide copy once "
+        f"shipped int8 `face` + `voice` (LiteRT, 1 thread each), {settings.detector} face detection (the "
+        f"default) on a {settings.detect_width}-wide copy once "
         f"every {settings.detect_every} frames, every face frame published as a JSON line. "
         f"{result['machine']}; load average at the end "
         f"{result['load_average_at_end']}.",

@@ -229,10 +229,12 @@ def predict_cmd(
     """Classify the emotion of face crops or voice clips with a model, preprocessed as its manifest says.
 
     Every input is read first, so one unreadable file stops the command before any
-    output. Images should be cropped faces (`edgeemo demo` finds a face in a photo);
-    a clip without speech is reported as "no speech", not guessed.
+    output. Images are cropped faces, or whole photos with --detect (every face found by the
+    daemon's detector, with its box; a photo without a face says "no face"); a clip without
+    speech is reported as "no speech", not guessed.
 
-    Example: edgeemo predict face happy.jpg sad.png --json; edgeemo predict voice clip.wav
+    Example: edgeemo predict face happy.jpg sad.png --json; edgeemo predict face photo.jpg --detect;
+    edgeemo predict voice clip.wav
     """
     import json
 

@@ -1,11 +1,12 @@
 # Two commands do everything on a fresh machine (Debian/Ubuntu with python3):
 #   make demo   set up a virtualenv with the device runtime and run the daemon on its built-in clip
-#   make test   set up the full dev environment and run the linter and the test suite
+#   make test   install the system packages it needs (apt, as root; else it names them and stops), set up
+#               the full dev environment and run the linter and the test suite
 VENV ?= .venv
 PYTHON ?= python3
 PIP := $(VENV)/bin/pip
 
-.PHONY: demo test setup-device setup-dev
+.PHONY: demo test setup-device setup-dev system-deps
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +26,9 @@ setup-dev: $(VENV)/.dev
 demo: setup-device
 	$(VENV)/bin/edgeemo run --demo
 
-test: setup-dev
+system-deps:
+	tools/system-deps.sh
+
+test: system-deps setup-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest -q

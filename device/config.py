@@ -25,7 +25,6 @@ from typing import Any
 
 from edgeemo.device.pipeline import PipelineSettings
 from edgeemo.device.sinks import is_loopback
-
 from edgeemo.errors import EdgeemoError, MissingDependencyError
 from edgeemo.fusion import FusionConfig
 

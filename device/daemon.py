@@ -20,7 +20,6 @@ from edgeemo.device.paths import FacePath, VoicePath, make_detector
 from edgeemo.device.pipeline import Counters, Pipeline
 from edgeemo.device.sinks import HttpSink, JsonLinesSink, MqttSink, RotatingFileSink, Sink
 from edgeemo.device.sources import FrameSource, open_camera
-
 from edgeemo.predict import open_face_model, open_voice_model
 
 log = logging.getLogger("edgeemo.device")
@@ -144,7 +143,7 @@ def run_daemon(cfg: DeviceConfig, demo: bool = False, duration_s: float | None =
     if demo:
         from edgeemo.device.demo_clip import demo_sources
 
-        camera, microphone = demo_sources(seconds=8.0, realtime=realtime)
+        camera, microphone = demo_sources(seconds=8.0, realtime=realtime, loop=cfg.camera.loop)
     pipeline = build_pipeline(cfg, camera, microphone)
     counters = pipeline.run(duration_s)
     log.info("stopped: %s", {k: v for k, v in vars(counters).items() if not isinstance(v, dict)})

@@ -1,18 +1,19 @@
 """``edgeemo demo``: the shipped face models on a photo, with no camera, microphone or dataset.
 
-The default photo is the Grace Hopper portrait that matplotlib ships in its sample
-data (``mpl-data/sample_data/grace_hopper.jpg``); any photo can be given instead.
+The default photo is a public-domain portrait of Grace Hopper shipped in the package
+(``edgeemo/data/grace_hopper.jpg``, licence beside it); any photo can be given instead.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rich.table import Table
 
+import edgeemo
 from edgeemo.errors import EdgeemoError
 from edgeemo.face import FacePreprocessing, preprocess_face
 from edgeemo.face_datasets import read_image_color
@@ -20,16 +21,15 @@ from edgeemo.face_detect import HaarFaceDetector, crop_face
 from edgeemo.runtime import open_model
 from edgeemo.shipped import resolve_model
 
+DEMO_PHOTO = Path(edgeemo.__file__).parent / "data" / "grace_hopper.jpg"
+
 
 def default_photo() -> Path:
-    """The Grace Hopper portrait matplotlib ships, found without importing matplotlib (19 MiB)."""
-    spec = importlib.util.find_spec("matplotlib")
-    photo = Path(spec.origin).parent / "mpl-data" / "sample_data" / "grace_hopper.jpg" if spec and spec.origin else None
-    if photo is None or not photo.is_file():
-        raise EdgeemoError(
-            "the built-in demo photo comes with matplotlib: pip install 'edgeemo[plots]' or pass --image"
-        )
-    return photo
+    """The demo photo shipped in the package: a public-domain portrait of Grace Hopper (licence beside it)."""
+    if not DEMO_PHOTO.is_file():
+        raise EdgeemoError("the demo photo is missing from this installation: reinstall edgeemo or pass --image",
+                           DEMO_PHOTO)
+    return DEMO_PHOTO
 
 
 def run_demo(
@@ -77,3 +77,15 @@ def run_demo(
         "faces_found": len(boxes),
         "results": results,
     }
+
+
+def demo_table(result: dict[str, Any]) -> Table:
+    """``run_demo``'s result as the table ``edgeemo demo`` prints."""
+    table = Table(title=f"{result['image']}  (face at {result['face_box']}, {result['faces_found']} found)")
+    for col in ("model", "backend", "quant", "label", "top-3", "p50 ms"):
+        table.add_column(col)
+    for r in result["results"]:
+        top = sorted(r["probs"].items(), key=lambda kv: -kv[1])[:3]
+        table.add_row(r["model"], r["backend"], str(r["quantization"]), r["label"],
+                      ", ".join(f"{k} {v:.2f}" for k, v in top), f"{r['latency_ms_p50']:.2f}")
+    return table

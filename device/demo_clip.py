@@ -1,6 +1,6 @@
 """The built-in clip ``edgeemo run --demo`` replays: no camera, microphone, dataset or ../shared.
 
-Video: the Grace Hopper portrait that matplotlib ships (``grace_hopper.jpg``), panned and
+Video: the Grace Hopper portrait shipped in the package (``edgeemo/data/grace_hopper.jpg``), panned and
 zoomed into 640x480 frames made on the fly (nothing is held in memory but the photo); for
 the last ``no_face_s`` seconds the photo is turned on its side, so the frontal-face
 detector finds no face and the face modality reports "no face".
@@ -17,23 +17,23 @@ from typing import Any
 
 import cv2
 import numpy as np
-from edgeemo.device.demo import default_photo
-from edgeemo.device.microphone import AudioReplay
-from edgeemo.device.sources import _PacedReplay
 
 from edgeemo.audio import SAMPLE_RATE, float_to_pcm16
+from edgeemo.device.demo import default_photo
+from edgeemo.device.microphone import AudioReplay
+from edgeemo.device.sources import PacedReplay
 from edgeemo.face_datasets import read_image_color
 
 # (F1, F2, F3) in Hz of a few vowels: a, i, u, e, o
 VOWELS = ((730, 1090, 2440), (270, 2290, 3010), (300, 870, 2240), (530, 1840, 2480), (570, 840, 2410))
 
 
-class DemoCamera(_PacedReplay):
-    """``seconds`` of 640x480 frames at ``fps`` from the matplotlib portrait (made on the fly)."""
+class DemoCamera(PacedReplay):
+    """``seconds`` of 640x480 frames at ``fps`` from the shipped portrait (made on the fly)."""
 
     def __init__(self, seconds: float = 8.0, fps: float = 15.0, no_face_s: float = 2.0, realtime: bool = True,
-                 size: tuple[int, int] = (640, 480)) -> None:
-        super().__init__("demo camera (matplotlib grace_hopper.jpg)", fps if realtime else 0.0, loop=False)
+                 size: tuple[int, int] = (640, 480), loop: bool = False) -> None:
+        super().__init__("demo camera (grace_hopper.jpg)", fps if realtime else 0.0, loop=loop)
         self.photo = read_image_color(default_photo())
         self.n = max(1, round(seconds * fps))
         self.n_face = max(0, self.n - round(no_face_s * fps))
@@ -103,9 +103,9 @@ def demo_audio(lead_s: float = 0.5, speech_s: float = 4.0, tail_s: float = 3.5) 
     return float_to_pcm16(np.concatenate([silence, synthetic_voice(speech_s), tail]))
 
 
-def demo_sources(seconds: float = 8.0, realtime: bool = True) -> tuple[DemoCamera, AudioReplay]:
-    """The demo's camera and microphone, both ``seconds`` long."""
+def demo_sources(seconds: float = 8.0, realtime: bool = True, loop: bool = False) -> tuple[DemoCamera, AudioReplay]:
+    """The demo's camera and microphone, both ``seconds`` long (``loop``: replayed until stopped)."""
     speech_s = max(0.5, seconds - 4.0)
     pcm = demo_audio(0.5, speech_s, max(0.0, seconds - 0.5 - speech_s))
-    return (DemoCamera(seconds, realtime=realtime),
-            AudioReplay(pcm, chunk_s=0.1, realtime=realtime, name="demo microphone (synthetic voice)"))
+    return (DemoCamera(seconds, realtime=realtime, loop=loop),
+            AudioReplay(pcm, chunk_s=0.1, realtime=realtime, loop=loop, name="demo microphone (synthetic voice)"))

@@ -12,10 +12,12 @@ import importlib.util
 from typing import Any
 
 import numpy as np
-from edgeemo.device.config import DeviceConfig
-from edgeemo.device.microphone import PyAudioMicrophone, _import_pyaudio, input_devices, open_microphone
-from edgeemo.device.sources import open_camera
+from rich.markup import escape
+from rich.table import Table
 
+from edgeemo.device.config import DeviceConfig
+from edgeemo.device.microphone import PyAudioMicrophone, import_pyaudio, input_devices, open_microphone
+from edgeemo.device.sources import open_camera
 from edgeemo.errors import EdgeemoError
 from edgeemo.predict import open_emotion_model
 
@@ -95,12 +97,13 @@ def microphone_check(cfg: DeviceConfig) -> list[dict[str, str]]:
     try:
         source: Any = open_microphone(m.source, m.chunk_s, realtime=False)
         if isinstance(source, PyAudioMicrophone):
-            pa = _import_pyaudio().PyAudio()
+            pa = import_pyaudio().PyAudio()
             try:
-                names = ", ".join(f"{d['index']}: {d['name']}" for d in input_devices(pa)) or "none"
+                names = ", ".join(f"{d['index']}: {d['name']}" for d in input_devices(pa))
             finally:
                 pa.terminate()
-            checks.append(_check("microphone inputs", "ok", names))
+            checks.append(_check("microphone inputs", "ok", names) if names else
+                          _check("microphone inputs", "missing", "no input device found"))
         source.open()
         try:
             chunk = source.read()
@@ -136,3 +139,15 @@ def run_checks(cfg: DeviceConfig) -> list[dict[str, str]]:
     if cfg.mqtt.enabled and not _installed("paho.mqtt"):
         checks.append(_check("mqtt", "fail", "[mqtt] is enabled but paho-mqtt is not installed"))
     return checks
+
+
+def checks_table(checks: list[dict[str, str]]) -> Table:
+    """``run_checks``' result as the table ``edgeemo doctor`` prints, status coloured."""
+    table = Table(title="edgeemo doctor")
+    for col in ("check", "status", "detail"):
+        table.add_column(col)
+    colors = {"ok": "green", "missing": "yellow", "off": "dim", "fail": "red"}
+    for c in checks:
+        status = c["status"]
+        table.add_row(c["check"], f"[{colors.get(status, 'white')}]{status}[/]", escape(c["detail"]))
+    return table

@@ -16,14 +16,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-from edgeemo.device.sources import SourceOverflow
 
 from edgeemo.audio import SAMPLE_RATE, float_to_pcm16, load_audio
-from edgeemo.errors import EdgeemoError, MissingDependencyError
+from edgeemo.errors import EdgeemoError, MissingDependencyError, SourceOverflow
 
 log = logging.getLogger("edgeemo.device")
 
 PA_INPUT_OVERFLOWED = -9981  # PortAudio's paInputOverflowed, the errno of pyaudio's IOError
+PA_INVALID_DEVICE = -9996  # paInvalidDevice: for the default device, pyaudio words it "no default output device"
 
 
 class AudioSource(Protocol):
@@ -56,7 +56,7 @@ def _alsa_errors_to_debug_log() -> None:
         _ALSA_HANDLER = False
 
 
-def _import_pyaudio() -> Any:
+def import_pyaudio() -> Any:
     try:
         import pyaudio
     except ImportError:
@@ -113,7 +113,7 @@ class PyAudioMicrophone:
         self._stream: Any = None
 
     def open(self) -> None:
-        pyaudio = self._module or _import_pyaudio()
+        pyaudio = self._module or import_pyaudio()
         pa = pyaudio.PyAudio()
         try:
             index = find_input_device(pa, self.device)
@@ -124,6 +124,9 @@ class PyAudioMicrophone:
             raise
         except (OSError, ValueError) as exc:  # PortAudio: invalid device, unsupported rate, busy
             pa.terminate()
+            if index is None and getattr(exc, "errno", None) == PA_INVALID_DEVICE:
+                raise EdgeemoError(f"cannot open {self.name}: this machine has no default input device "
+                                   "(list them with `edgeemo doctor`)") from None
             raise EdgeemoError(f"cannot open {self.name} at {self.rate} Hz mono 16-bit ({exc})") from None
         self._pa = pa
 

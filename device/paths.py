@@ -14,7 +14,7 @@ from edgeemo.face import FacePreprocessing, preprocess_face
 from edgeemo.face_detect import Box, FaceDetector, crop_face, detect_faces
 from edgeemo.face_detect import make_detector as make_face_detector
 from edgeemo.predict import EmotionModel
-from edgeemo.voice import VoicePreprocessing
+from edgeemo.voice import VoicePreprocessing, preprocess_clip
 
 if TYPE_CHECKING:
     from edgeemo.device.pipeline import PipelineSettings
@@ -105,9 +105,9 @@ class VoicePath:
         return due
 
     def window(self) -> np.ndarray | None:
-        feats = self.stream.features()
-        if feats is None:
-            return None
-        return self.model.predict(self.pre.standardize(feats)[None])[0]
+        """The model's probabilities for the latest window (``preprocess_clip``, as for a file), None for no speech."""
+        samples = self.stream.window()
+        x = None if samples is None else preprocess_clip(samples, self.pre)
+        return None if x is None else self.model.predict(x[None])[0]
 
 

@@ -32,14 +32,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from edgeemo.audio import SAMPLE_RATE
 from edgeemo.device.health import DEGRADED, DOWN, ENDED, OFF, OK, Component
 from edgeemo.device.microphone import AudioSource
 from edgeemo.device.paths import FacePath, VoicePath
 from edgeemo.device.sinks.worker import Sink, SinkWorker, sink_name
-from edgeemo.device.sources import FrameSource, SourceOverflow
-
-from edgeemo.audio import SAMPLE_RATE
-from edgeemo.errors import EdgeemoError
+from edgeemo.device.sources import FrameSource
+from edgeemo.errors import EdgeemoError, SourceOverflow
 from edgeemo.face_detect import DETECTORS, DetectorSettings
 from edgeemo.fusion import Fusion, FusionConfig
 

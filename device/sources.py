@@ -22,10 +22,6 @@ from edgeemo.errors import EdgeemoError, MissingDependencyError
 from edgeemo.face_datasets import IMAGE_SUFFIXES, read_image_color
 
 
-class SourceOverflow(EdgeemoError):  # noqa: N818 (an event, not a failure: the source is still open)
-    """A source lost data (its own buffer overran) but is still open: counted, not reopened."""
-
-
 class FrameSource(Protocol):
     """What the pipeline's camera thread reads from."""
 
@@ -89,7 +85,7 @@ class OpenCVCamera:
             self._cap = None
 
 
-class _PacedReplay:
+class PacedReplay:
     """Frames from ``_frames()`` at ``fps`` (0 = as fast as possible), optionally looping."""
 
     def __init__(self, name: str, fps: float, loop: bool) -> None:
@@ -126,7 +122,7 @@ class _PacedReplay:
         self._it = None
 
 
-class FrameReplay(_PacedReplay):
+class FrameReplay(PacedReplay):
     """Frames held in memory (e.g. the built-in demo clip)."""
 
     def __init__(self, frames: Sequence[np.ndarray], fps: float = 30.0, loop: bool = False,
@@ -140,7 +136,7 @@ class FrameReplay(_PacedReplay):
         return iter(self.frames)
 
 
-class VideoFileReplay(_PacedReplay):
+class VideoFileReplay(PacedReplay):
     """A video file decoded by OpenCV, paced at ``fps`` (default: the file's own rate; 0 = unpaced)."""
 
     def __init__(self, path: str | Path, fps: float | None = None, loop: bool = False) -> None:
@@ -167,7 +163,7 @@ class VideoFileReplay(_PacedReplay):
             cap.release()
 
 
-class ImageFolderReplay(_PacedReplay):
+class ImageFolderReplay(PacedReplay):
     """The images of a folder in name order, paced at ``fps``."""
 
     def __init__(self, folder: str | Path, fps: float = 5.0, loop: bool = False) -> None:

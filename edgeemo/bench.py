@@ -25,7 +25,7 @@ import numpy as np
 from edgeemo import __version__
 from edgeemo.errors import EdgeemoError
 from edgeemo.face import FacePreprocessing, preprocess_face, preprocess_faces
-from edgeemo.face_datasets import FaceDataset, load_faces
+from edgeemo.face_datasets import FaceDataset, load_faces, split_folder
 from edgeemo.labels import EMOTIONS
 from edgeemo.metrics import classification_report
 from edgeemo.predict import EmotionModel, open_emotion_model
@@ -316,6 +316,38 @@ def model_labels(models: Sequence[EmotionModel]) -> list[str]:
     return [f"{c}#{i + 1}" if labels.count(c) > 1 else c for i, c in enumerate(labels)]
 
 
+def _resolved(path: str | Path) -> set[Path]:
+    """Where a path recorded at training time may point: from here, and from the source checkout."""
+    return {Path(path).resolve(), (Path(__file__).resolve().parents[1] / path).resolve()}
+
+
+def training_overlap(training: dict[str, Any], folder: Path | None = None,
+                     speakers: Sequence[str] | None = None) -> str | None:
+    """Why the bench data may hold samples a model trained on, from its manifest's ``training`` record
+    (None when it does not, as far as the record tells): faces from its training folder (not its test
+    folder); clips of its training or validation speakers."""
+    split = training.get("split") or {}
+    if speakers is not None:
+        seen = set(split.get("train", {}).get("speakers", [])) | set(split.get("val", {}).get("speakers", []))
+        shared = sorted(seen & set(speakers))
+        if shared:
+            return f"{len(shared)} of its training/validation speakers are in the data ({', '.join(shared[:4])}...)"
+        return None
+    data = training.get("data")
+    if folder is None or not data:
+        return None
+    here = folder.resolve()
+    roots = set().union(*(_resolved(d) for d in ([data] if isinstance(data, str) else data)))
+    test = split.get("test", {}).get("source")
+    tests = _resolved(test) if isinstance(test, str) and ("/" in test or "\\" in test) else set()
+    if here in tests:
+        return None
+    for root in roots:
+        if here == root or root in here.parents or here in root.parents:
+            return f"it was trained on {data} (this data is {folder})"
+    return None
+
+
 def run_bench(
     models: Sequence[str | Path],
     data: str | Path,
@@ -347,6 +379,15 @@ def run_bench(
     task = tasks[0]
     labels = model_labels(opened)
     specs = [m.preprocessing for m in opened]
+    folder: Path | None = None
+    used_split: str | None = None
+    if task == "face":
+        data_path = Path(data)
+        if data_path.is_file():
+            folder, used_split = data_path, split
+        elif data_path.is_dir():
+            folder, used_split = split_folder(data_path, split)
+    trainings = [(m.runner.manifest.training if m.runner.manifest else None) or {} for m in opened]
     for m in opened:
         for note in m.notes:
             say(f"note: {note}")
@@ -354,8 +395,12 @@ def run_bench(
     gc.collect()
 
     if task == "voice":
-        return _run_voice_bench(models, labels, specs, data, speakers, limit_per_class, threads, runs, warmup,
-                                backend, batch_size, say)
+        report = _run_voice_bench(models, labels, specs, data, speakers, limit_per_class, threads, runs, warmup,
+                                  backend, batch_size, say)
+        report.data["trained_on_this_data"] = {
+            label: why for label, t in zip(labels, trainings, strict=True)
+            if (why := training_overlap(t, speakers=report.data["speakers"]))}
+        return report
     faces: FaceDataset = load_faces(data, dataset=dataset, split=split, limit_per_class=limit_per_class)
     say(faces.summary())
     inputs: dict[FacePreprocessing | VoicePreprocessing, tuple[np.ndarray, float]] = {}
@@ -380,7 +425,9 @@ def run_bench(
     data_info = {
         "path": str(data),
         "dataset": faces.name,
-        "split": split,
+        "split": used_split or "all images (no split folders)",
+        "trained_on_this_data": {label: why for label, t in zip(labels, trainings, strict=True)
+                                 if (why := training_overlap(t, folder))},
         "n": len(faces),
         "class_counts": faces.class_counts(),
         "excluded": dict(faces.excluded),

@@ -18,3 +18,7 @@ class MissingDependencyError(EdgeemoError):
 
     def __init__(self, package: str, extra: str, purpose: str) -> None:
         super().__init__(f"{purpose} needs the '{package}' package: pip install 'edgeemo[{extra}]'")
+
+
+class SourceOverflow(EdgeemoError):  # noqa: N818 (an event, not a failure: the source is still open)
+    """A source lost data (its own buffer overran) but is still open: counted, not reopened."""

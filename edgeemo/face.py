@@ -66,6 +66,11 @@ class FacePreprocessing:
             raise EdgeemoError(f"unknown face preprocessing keys {sorted(unknown)}")
         return cls(**fields)
 
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """(height, width, channels) of one model input."""
+        return (self.size, self.size, 1)
+
 
 DEFAULT_FACE = FacePreprocessing()
 
@@ -110,5 +115,5 @@ def preprocess_face(image: np.ndarray, spec: FacePreprocessing = DEFAULT_FACE) -
 def preprocess_faces(images: list[np.ndarray] | np.ndarray, spec: FacePreprocessing = DEFAULT_FACE) -> np.ndarray:
     """Batch version of preprocess_face: (N, size, size, 1) float32."""
     if len(images) == 0:
-        return np.zeros((0, spec.size, spec.size, 1), np.float32)
+        return np.zeros((0, *spec.input_shape), np.float32)
     return np.stack([preprocess_face(im, spec) for im in images])

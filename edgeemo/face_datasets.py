@@ -333,6 +333,20 @@ def detect_dataset(path: Path) -> str:
     return "fer2013"
 
 
+def split_folder(path: Path, split: str) -> tuple[Path, str | None]:
+    """The folder ``load_faces`` reads and the split it holds: ``path/split`` in a root of split folders
+    (FER2013: ``train/``, ``publictest/``), or ``path`` itself, with no split, for label folders such as CK+48.
+
+    A root of split folders without ``split`` is an error that names the splits it has."""
+    if (path / split).is_dir():
+        return path / split, split
+    subdirs = sorted(p for p in path.iterdir() if p.is_dir())
+    if subdirs and all(any(q.is_dir() for q in p.iterdir()) for p in subdirs):  # folders of label folders
+        raise EdgeemoError(f"no {split!r} split folder here; the splits present are: "
+                           f"{', '.join(p.name for p in subdirs)}", path)
+    return path, None
+
+
 def load_faces(
     path: str | Path, dataset: str = "auto", split: str = "train", limit_per_class: int | None = None
 ) -> FaceDataset:
@@ -350,8 +364,7 @@ def load_faces(
             raise EdgeemoError("expected a dataset folder or a fer2013.csv file", path)
         limit = None if limit_per_class is None else limit_per_class * len(EMOTIONS)
         return load_fer2013_csv(path, split, limit=limit)
-    if (path / split).is_dir():
-        path = path / split
+    path, _ = split_folder(path, split)
     if dataset == "auto":
         dataset = detect_dataset(path)
     if dataset not in ("fer2013", "ckplus"):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,6 +23,9 @@ from edgeemo.labels import EMOTIONS
 from edgeemo.runtime import Runner, open_model
 from edgeemo.shipped import resolve_model
 from edgeemo.voice import VoicePreprocessing, preprocess_file
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 TASKS = ("face", "voice")
 
@@ -41,10 +44,7 @@ class EmotionModel:
     @property
     def input_shape(self) -> tuple[int, ...]:
         """Shape of one preprocessed input (no batch axis)."""
-        pre = self.preprocessing
-        if isinstance(pre, VoicePreprocessing):
-            return pre.input_shape
-        return (pre.size, pre.size, 1)
+        return self.preprocessing.input_shape
 
     @property
     def path(self) -> Path:
@@ -114,7 +114,7 @@ def open_emotion_model(
     notes: list[str] = []
     manifest = runner.manifest
     if manifest is None:
-        default_shape = (DEFAULT_FACE.size, DEFAULT_FACE.size, 1)
+        default_shape = DEFAULT_FACE.input_shape
         if task == "voice":
             raise EdgeemoError(
                 f"voice model has no manifest ({path.name}.json): its MFCC front end and statistics are unknown",
@@ -140,10 +140,9 @@ def open_emotion_model(
         try:
             if model_task == "face":
                 preprocessing = FacePreprocessing.from_dict(manifest.preprocessing)
-                expected: tuple[int, ...] = (preprocessing.size, preprocessing.size, 1)
             else:
                 preprocessing = VoicePreprocessing.from_dict(manifest.preprocessing)
-                expected = preprocessing.input_shape
+            expected: tuple[int, ...] = preprocessing.input_shape
         except (EdgeemoError, TypeError) as exc:
             raise EdgeemoError(f"manifest preprocessing is invalid ({exc})", path) from None
         labels = list(manifest.labels)
@@ -226,3 +225,16 @@ def predict_photos(model: EmotionModel, images: Sequence[str | Path], settings: 
                         "score": first["score"], "top": first["top"], "probs": first["probs"],
                         "detections": detections})
     return results
+
+
+def predictions_table(model: EmotionModel, results: list[dict[str, Any]], top: int = 3) -> Table:
+    """``predict_images`` / ``predict_clips`` results as the table ``edgeemo predict`` prints."""
+    from rich.table import Table
+
+    key = "image" if model.task == "face" else "clip"
+    table = Table(title=f"{model.spec} ({model.quantization}, {model.runner.backend})")
+    for col in (key, "emotion", "p", f"top {top}"):
+        table.add_column(col)
+    for r in results:
+        table.add_row(r[key], r["label"], f"{r['score']:.2f}", ", ".join(f"{k} {v:.2f}" for k, v in r["top"]))
+    return table

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from edgeemo.bench import PEAK_RSS_LABEL, BenchReport, ModelResult
@@ -25,26 +26,6 @@ _VARIANT = re.compile(r"([-_.](int8|uint8|float16|float32|float|fp16|fp32|f32|qu
 def family(label: str) -> str:
     """The model family of a label: ``face-int8.onnx`` and ``face-float`` are both ``face``."""
     return _VARIANT.sub("", label) or label
-
-
-_FORMAT_RANK = {"keras": 0, "tflite": 1, "onnx": 2}
-_QUANT_RANK = {"none": 0, "float32": 0, "float16": 1, "dynamic": 2, "int8": 3}
-
-
-def ordered(results: list[ModelResult]) -> list[ModelResult]:
-    """One family's models side by side (keras, then per format float before int8), families
-    in input order."""
-    first: dict[str, int] = {}
-    for i, r in enumerate(results):
-        first.setdefault(family(r.model), i)
-    return sorted(
-        results,
-        key=lambda r: (
-            first[family(r.model)],
-            _FORMAT_RANK.get(r.format, 9),
-            _QUANT_RANK.get(r.quantization, 9),
-        ),
-    )
 
 
 def _size(n: int) -> str:
@@ -66,8 +47,11 @@ def _unit(data: dict[str, Any]) -> str:
 
 def render_table(report: BenchReport, console: Console) -> None:
     """Print the models side by side: one column per model, one row per measurement."""
-    results = ordered(report.models)
+    results = report.models  # in the order given on the command line
     data = report.data
+    overlap = data.get("trained_on_this_data") or {}
+    for label, why in overlap.items():
+        console.print(f"[red]warning:[/] {escape(label)} scores data it was trained on: {escape(why)}", highlight=False)
     rss = PEAK_RSS_LABEL.get(results[0].peak_rss_scope or "", "not available on this platform")
     table = Table(
         title=f"edgeemo bench: {data['dataset']} {data['split']}, {data['n']} {_unit(data)}, {report.machine['cpu']}",
@@ -87,6 +71,8 @@ def render_table(report: BenchReport, console: Console) -> None:
     row("quantization", lambda r: r.quantization)
     row("backend", lambda r: r.backend)
     row("threads", lambda r: str(r.threads))
+    if overlap:
+        row("trained on this data", lambda r: "[red]yes[/]" if r.model in overlap else "no")
     row(f"{_unit(data)} (n)", lambda r: str(r.n))
     table.add_section()
     best = max(r.accuracy for r in results)
@@ -273,6 +259,8 @@ def render_markdown(
         f"{report['machine'].get('cores')} cores; threads per model: {models[0]['threads']}.",
         "",
         *intro,
+        *(f"**Warning: {label} scores data it was trained on** ({why})." for label, why in
+          (report["data"].get("trained_on_this_data") or {}).items()),
         "",
         "| | " + " | ".join(names) + " |",
         "|---|" + "---|" * len(names),

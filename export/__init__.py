@@ -7,3 +7,9 @@ accuracy gate.
 
 Needs the ``[export]`` extra. Imports only the core, never the train or device stages.
 """
+
+import os
+
+# TensorFlow reads its log level once, when first imported: set it here, before any module of this
+# stage imports it (``edgeemo --verbose`` sets it to 0 first and shows everything).
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -12,18 +12,14 @@ is the hook for the voice models, which will use dynamic quantisation.
 from __future__ import annotations
 
 import logging
-import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from onnxruntime.quantization import CalibrationDataReader
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from onnxruntime.quantization import CalibrationDataReader  # noqa: E402
-
-from edgeemo.errors import EdgeemoError  # noqa: E402
+from edgeemo.errors import EdgeemoError
 
 OPSET = 17
 ACTIVATIONS = ("uint8", "int8")
@@ -39,6 +35,7 @@ def convert_onnx(model: Any, path: str | Path, opset: int = OPSET) -> Path:
     """Convert a Keras model (through a tf.function, dynamic batch) to a float32 ONNX file."""
     import tensorflow as tf
     import tf2onnx
+
     from edgeemo.export.tflite import serving_function
 
     _quiet()

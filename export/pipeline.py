@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rich.console import Console
+from rich.table import Table
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from edgeemo.export.calibration import SEED, ExportSource, Samples, export_samples, resolve_source  # noqa: E402
-from edgeemo.export.verify import (  # noqa: E402
+from edgeemo.errors import EdgeemoError
+from edgeemo.export.calibration import SEED, ExportSource, Samples, export_samples, resolve_source
+from edgeemo.export.verify import (
     MAX_DROP_BY_TASK,
     accuracy_report,
     check_gate,
@@ -30,13 +31,8 @@ from edgeemo.export.verify import (  # noqa: E402
     latency_ms,
     predict_file,
 )
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
-
-from edgeemo.errors import EdgeemoError  # noqa: E402
-from edgeemo.manifest import Manifest, write_manifest  # noqa: E402
-from edgeemo.runtime import open_model  # noqa: E402
-from edgeemo.voice import VoicePreprocessing  # noqa: E402
+from edgeemo.manifest import Manifest, write_manifest
+from edgeemo.runtime import open_model
 
 LAYOUT = {"face": "NHWC", "voice": "NTC (frames, MFCC coefficients)"}
 
@@ -93,7 +89,7 @@ def load_keras(source: ExportSource) -> Any:
         raise EdgeemoError(f"not a loadable Keras model ({' '.join(str(exc).split())[:200]})", path) from None
     pre = source.preprocessing
     shape = tuple(model.inputs[0].shape[1:]) if len(model.inputs) == 1 else None
-    expected = pre.input_shape if isinstance(pre, VoicePreprocessing) else (pre.size, pre.size, 1)
+    expected = pre.input_shape
     if shape != tuple(expected):
         raise EdgeemoError(f"model input {shape} does not match the preprocessing {tuple(expected)}", path)
     classes = model.outputs[0].shape[-1]

@@ -9,7 +9,6 @@ on a representative dataset that went through the core preprocessing.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -17,12 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import tensorflow as tf
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import tensorflow as tf  # noqa: E402
-
-from edgeemo.errors import EdgeemoError  # noqa: E402
+from edgeemo.errors import EdgeemoError
 
 MODES = ("none", "float16", "int8")
 

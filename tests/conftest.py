@@ -10,6 +10,37 @@ from pathlib import Path
 import pytest
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+# Under CI (CI=true, as .ci/run sets it) a test that needs the real data fails when it is missing, instead of
+# skipping quietly; on a developer's machine without ../shared it skips with this reason.
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true")
+NO_DATA = "real data not found in ../shared/data"
+
+
+def requires_data(*parts: str) -> pytest.MarkDecorator:
+    """Skip (fail under CI) unless ``../shared/data/<parts>`` exists."""
+    path = SHARED_DATA.joinpath(*parts)
+    return pytest.mark.skipif(not path.exists(), reason=f"{NO_DATA}: {path}")
+
+
+def data_file(*parts: str) -> Path:
+    """``../shared/data/<parts>``, or skip (fail under CI) where it is missing: for use inside a test."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        (pytest.fail if IN_CI else pytest.skip)(f"{NO_DATA}: {path}")
+    return path
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if IN_CI and not SHARED_DATA.is_dir():
+        pytest.exit(f"CI=true but {SHARED_DATA} is missing: clone beside shared/ (../shared/data)", returncode=1)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    outcome = yield
+    report = outcome.get_result()
+    if IN_CI and report.skipped and NO_DATA in str(report.longrepr):
+        report.outcome = "failed"
 
 # Runs the CLI with `import tensorflow` (and keras) made impossible.
 NO_TF = """

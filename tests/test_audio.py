@@ -1,11 +1,11 @@
 """The voice front end: loading any WAV/FLAC/AIFF, VAD, fixed windows, MFCCs, statistics, streaming."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+from conftest import SHARED_DATA, data_file, requires_data
 
 from edgeemo.audio import (
     DEFAULT_VOICE,
@@ -24,9 +24,9 @@ from edgeemo.audio import (
 )
 from edgeemo.errors import EdgeemoError
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DATA = SHARED_DATA
 ORIGINALS = DATA / "original-format-samples"
-needs_data = pytest.mark.skipif(not ORIGINALS.is_dir(), reason=f"real datasets not found at {DATA} (../shared/data)")
+needs_data = requires_data("original-format-samples")
 SR = 16000
 
 # (path under original-format-samples without .wav, native rate, container libsndfile finds inside)
@@ -346,15 +346,16 @@ def test_running_stats_dict_round_trip_and_apply():
 # ----------------------------------------------------------------------------- PcmStream
 
 
+STREAM_CLIP = ("ravdess", "Actor_01", "03-01-05-01-01-01-01.flac")
+
+
 def _stream_pcm() -> np.ndarray:
-    """int16 samples for the streaming tests: a real RAVDESS clip if present, else synthetic speech.
+    """int16 samples of a real RAVDESS clip for the streaming tests (skipped, or failed under CI, without it).
 
     The file path gives float samples; the microphone gives int16. Both are compared through
     int16 (float_to_pcm16 -> pcm16_to_float), which for a 16-bit 16 kHz FLAC is lossless.
     """
-    flac = DATA / "ravdess" / "Actor_01" / "03-01-05-01-01-01-01.flac"
-    x = load_audio(flac)[0] if flac.is_file() else speechlike(seconds=3.9).astype(np.float32)
-    return float_to_pcm16(x)
+    return float_to_pcm16(load_audio(data_file(*STREAM_CLIP))[0])
 
 
 def _feed(stream, data, sizes):

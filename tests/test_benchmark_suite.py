@@ -9,15 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import SHARED_DATA
+from conftest import requires_data
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN_ALL = ROOT / "benchmarks" / "run_all.py"
 
-pytestmark = pytest.mark.skipif(
-    not (SHARED_DATA / "fer2013" / "publictest").is_dir() or not (SHARED_DATA / "ravdess").is_dir(),
-    reason="FER2013 / RAVDESS not in ../shared/data",
-)
+pytestmark = [requires_data("fer2013", "publictest"), requires_data("ravdess")]
 
 SUITE = [
     "face_fer2013_publictest.json", "face_fer2013_publictest.md",

@@ -1,7 +1,7 @@
 """The command line: help works, and a user mistake is one clean line with exit code 1."""
 
 import pytest
-from conftest import one_line_error
+from conftest import one_line_error, run_cli_without_tf
 from typer.testing import CliRunner
 
 from edgeemo.cli import app
@@ -38,3 +38,19 @@ def test_train_face_on_a_missing_path_is_one_clean_line(tmp_path, data):
     line = one_line_error(result)
     assert data in line
     assert not (tmp_path / "run").exists()  # nothing written for a failed start
+
+
+@pytest.mark.parametrize(("task", "option", "value"), [
+    ("face", "--arch", "resnet"), ("face", "--precision", "fp8"), ("face", "--schedule", "linear"),
+    ("face", "--class-weight", "inverse"), ("face", "--dataset", "affectnet"), ("face", "--split", "speaker"),
+    ("voice", "--arch", "transformer"), ("voice", "--precision", "fp8"), ("voice", "--schedule", "linear"),
+])
+def test_a_bad_training_option_is_refused_before_tensorflow_and_the_run_folder(tmp_path, task, option, value):
+    run = tmp_path / "run"
+    # TensorFlow cannot be imported in this process: the option must be checked before the stage loads it.
+    proc = run_cli_without_tf(["train", task, "--data", str(tmp_path), "--out", str(run), option, value],
+                              cwd=tmp_path, env=WIDE)
+    assert proc.returncode == 1, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"error: unknown {option} {value!r} (expected "), lines
+    assert not run.exists()  # no config.json left behind to block the corrected command

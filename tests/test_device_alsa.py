@@ -15,6 +15,7 @@ import sys
 import numpy as np
 import pytest
 from conftest import NO_TF
+
 from edgeemo.device.demo_clip import demo_audio
 
 pytest.importorskip("pyaudio", reason="pyaudio (PortAudio) not installed: pip install 'edgeemo[device]'")

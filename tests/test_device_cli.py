@@ -62,6 +62,39 @@ def test_run_demo_text_lines(tmp_path):
     assert "fused:" in proc.stdout and "voice: waiting" in proc.stdout
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_run_demo_loops_and_serves_http_as_the_readme_shows(tmp_path):
+    import time
+    import urllib.request
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-c", NO_TF, "run", "--demo", "--loop", "--http", "--port", str(port),
+                             "--json", "--duration", "13"], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    latest = None
+    deadline = time.monotonic() + 60
+    while latest is None and time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/latest", timeout=2) as response:
+                latest = json.loads(response.read())
+        except OSError:
+            time.sleep(0.3)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert latest is not None and {"ts", "face", "voice", "fused"} <= set(latest)
+    results = [json.loads(line) for line in out.splitlines()]
+    # the built-in clip is 8 s: with --loop the replay starts again and results keep coming until --duration
+    assert results[-1]["ts"] - results[0]["ts"] > 9.5
+    assert any(r["face"] for r in results if r["ts"] - results[0]["ts"] > 9.5)
+
+
 def test_sigterm_stops_the_daemon_cleanly(tmp_path):
     proc = subprocess.Popen([sys.executable, "-c", NO_TF, "run", "--demo", "--json"], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

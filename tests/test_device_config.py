@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import tomllib
-from edgeemo.device.config import DeviceConfig, from_dict, load_config, override
 
+from edgeemo.device.config import DeviceConfig, from_dict, load_config, override
 from edgeemo.errors import EdgeemoError
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "device" / "device.toml"

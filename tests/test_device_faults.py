@@ -24,15 +24,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 from conftest import NO_TF
+from test_device_mqtt import Broker, wait_until
+
+from edgeemo.audio import SAMPLE_RATE
 from edgeemo.device.demo_clip import DemoCamera, demo_audio
 from edgeemo.device.paths import FacePath, VoicePath
 from edgeemo.device.pipeline import Pipeline, PipelineSettings
 from edgeemo.device.sinks import HttpSink, MqttSink, RotatingFileSink
-from edgeemo.device.sources import SourceOverflow
-from test_device_mqtt import Broker, wait_until
-
-from edgeemo.audio import SAMPLE_RATE
-from edgeemo.errors import EdgeemoError
+from edgeemo.errors import EdgeemoError, SourceOverflow
 
 QUICK = PipelineSettings(publish_interval_s=0.05, heartbeat_s=0.2, retry_initial_s=0.05, retry_max_s=0.2,
                          stall_s=0.5)

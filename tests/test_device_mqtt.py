@@ -16,10 +16,10 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
+
 from edgeemo.device.config import from_dict
 from edgeemo.device.daemon import build_sinks
 from edgeemo.device.sinks import MqttSink
-
 from edgeemo.errors import EdgeemoError
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"

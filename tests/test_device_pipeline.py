@@ -10,14 +10,14 @@ import urllib.request
 
 import numpy as np
 import pytest
+
+from edgeemo.audio import SAMPLE_RATE
 from edgeemo.device.demo_clip import DemoCamera, demo_audio, resonator, sawtooth
 from edgeemo.device.microphone import AudioReplay
 from edgeemo.device.paths import FacePath, VoicePath
 from edgeemo.device.pipeline import Pipeline, PipelineSettings, put_drop_oldest
 from edgeemo.device.sinks import HttpSink, MqttSink, RotatingFileSink
 from edgeemo.device.sources import FrameReplay
-
-from edgeemo.audio import SAMPLE_RATE
 from edgeemo.errors import EdgeemoError
 from edgeemo.face_detect import Box, HaarFaceDetector
 from edgeemo.labels import EMOTIONS
@@ -259,3 +259,32 @@ def test_real_paho_client_against_no_broker_is_a_clear_error():
         port = s.getsockname()[1]
     with pytest.raises(EdgeemoError, match=f"cannot connect to the MQTT broker 127.0.0.1:{port}"):
         MqttSink("127.0.0.1", port)
+
+
+def test_a_stream_window_on_a_real_clip_is_the_file_path_exactly(voice_model, tmp_path):
+    # The microphone path (int16 chunks -> PcmStream -> VoicePath) and the file path (preprocess_file) must give
+    # the model the same input, bit for bit, when the window holds the same samples: here the clip's first window.
+    import soundfile as sf
+    from conftest import data_file
+
+    from edgeemo.audio import float_to_pcm16, load_audio
+    from edgeemo.voice import preprocess_clip, preprocess_file
+
+    pre = voice_model.preprocessing
+    pcm = float_to_pcm16(load_audio(data_file("ravdess", "Actor_01", "03-01-05-01-01-01-01.flac"))[0])
+    n, hop = pre.features.window_samples, SAMPLE_RATE // 2
+    assert n % hop == 0 and len(pcm) > n  # a window is due exactly when sample n arrives
+    wav = tmp_path / "first-window.wav"
+    sf.write(wav, pcm[:n], SAMPLE_RATE, subtype="PCM_16")
+    x_file = preprocess_file(wav, pre)
+    assert x_file is not None
+
+    path = VoicePath(voice_model, hop_s=0.5)
+    rng = np.random.default_rng(0)
+    pos, due = 0, []
+    while pos < n:
+        size = min(int(rng.integers(1, 3000)), n - pos)
+        due += path.push(pcm[pos : pos + size])
+        pos += size
+    assert np.array_equal(preprocess_clip(path.stream.window(), pre), x_file)
+    assert len(due) == 1 and np.array_equal(due[0], voice_model.predict(x_file[None])[0])

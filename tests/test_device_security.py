@@ -21,6 +21,11 @@ from pathlib import Path
 
 import pytest
 from conftest import one_line_error
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from edgeemo.cli import app
 from edgeemo.device.config import DeviceConfig, from_dict, load_config, override
 from edgeemo.device.daemon import build_sinks
 from edgeemo.device.demo_clip import DemoCamera, demo_audio
@@ -29,11 +34,6 @@ from edgeemo.device.paths import FacePath, VoicePath
 from edgeemo.device.pipeline import Pipeline, PipelineSettings
 from edgeemo.device.sinks import HttpSink, JsonLinesSink, RotatingFileSink
 from edgeemo.device.sources import FrameReplay
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from typer.testing import CliRunner
-
-from edgeemo.cli import app
 from edgeemo.errors import EdgeemoError
 from edgeemo.predict import open_face_model, open_voice_model
 

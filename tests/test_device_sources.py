@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 import soundfile as sf
+
 from edgeemo.device.microphone import AudioReplay, PyAudioMicrophone, open_microphone
 from edgeemo.device.sources import (
     FrameReplay,
@@ -18,7 +19,6 @@ from edgeemo.device.sources import (
     VideoFileReplay,
     open_camera,
 )
-
 from edgeemo.errors import EdgeemoError, MissingDependencyError
 
 

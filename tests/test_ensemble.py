@@ -24,6 +24,7 @@ FEATURES = AudioFeatures(window_s=0.5, n_mfcc=13)
 def fake_run(path, arch: str, seed: int, mean_shift: float = 0.0):
     """A finished voice run folder as `train voice` leaves it (tiny model, cached features)."""
     import keras
+
     from edgeemo.train.voice_models import build_voice_model
 
     rng = np.random.default_rng(0)  # the same clips for every run
@@ -51,6 +52,7 @@ def fake_run(path, arch: str, seed: int, mean_shift: float = 0.0):
 
 def test_ensemble_is_the_mean_of_its_members_in_one_flat_unrollable_graph(tmp_path):
     import keras
+
     from edgeemo.export.tflite import unrolled
     from edgeemo.train.ensemble import build_ensemble, load_members
 
@@ -122,6 +124,7 @@ def fake_face_run(path, root, seed: int):
 def test_face_runs_ensemble_on_the_val_and_test_images_of_their_split(tmp_path):
     import cv2
     import keras
+
     from edgeemo.train.ensemble import build_ensemble
 
     rng = np.random.default_rng(0)
@@ -155,10 +158,10 @@ def fer_folder(root, rng):
 
 def test_mirror_averaging_is_the_mean_over_the_face_and_its_mirror_image_at_the_same_size(tmp_path):
     import keras
-    from edgeemo.export.tflite import convert_tflite
-    from edgeemo.train.ensemble import build_ensemble
 
+    from edgeemo.export.tflite import convert_tflite
     from edgeemo.runtime import open_model
+    from edgeemo.train.ensemble import build_ensemble
 
     rng = np.random.default_rng(0)
     root = fer_folder(tmp_path / "fer", rng)

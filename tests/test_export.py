@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import one_line_error
-from edgeemo.export.calibration import balanced_indices, stratified_indices
-from edgeemo.export.verify import check_gate, compare
 from typer.testing import CliRunner
 
 from edgeemo.cli import app
 from edgeemo.errors import EdgeemoError
+from edgeemo.export.calibration import balanced_indices, stratified_indices
+from edgeemo.export.verify import check_gate, compare
 from edgeemo.manifest import read_manifest, sha256_of
 
 ROOT = Path(__file__).parents[1]
@@ -323,6 +323,7 @@ def test_export_into_a_folder_with_an_earlier_export_replaces_its_manifests(expo
 @pytest.mark.slow
 def test_mixed_precision_model_is_exported_in_float32(tmp_path):
     import keras
+
     from edgeemo.export.pipeline import float32_model
 
     inputs = keras.Input((48, 48, 1), name="face")

@@ -5,13 +5,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import SHARED_DATA, requires_data
 
 from edgeemo.errors import EdgeemoError
 from edgeemo.face_datasets import load_faces, load_fer2013_csv, load_image_folders
 from edgeemo.labels import EMOTIONS
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"real datasets not found at {DATA} (../shared/data)")
+DATA = SHARED_DATA
+needs_data = requires_data()
 
 
 def _write_folders(root, counts, name="fer", ext=".png"):

@@ -11,18 +11,19 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import SHARED_DATA, requires_data
 from typer.testing import CliRunner
 
 from edgeemo.cli import app
 from edgeemo.manifest import read_manifest
 
-FER = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "fer2013"
+FER = SHARED_DATA / "fer2013"
 ENV = {"COLUMNS": "200", "NO_COLOR": "1"}
 runner = CliRunner()
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not (FER / "publictest").is_dir(), reason=f"FER2013 not found at {FER}"),
+    requires_data("fer2013", "publictest"),
 ]
 
 
@@ -218,9 +219,9 @@ def test_distillation_targets_mix_labels_and_the_softened_teacher(run_dir):
 
     import keras
     import numpy as np
-    from edgeemo.train.face import teacher_targets
 
     from edgeemo.face import FacePreprocessing
+    from edgeemo.train.face import teacher_targets
 
     rng = np.random.default_rng(0)
     x = rng.random((20, 48, 48, 1)).astype(np.float32)
@@ -254,11 +255,12 @@ def test_distilled_run_records_its_teacher_and_refuses_one_that_saw_its_validati
     assert "Traceback" not in result.output
 
 
-@pytest.mark.skipif(not (FER / "train").is_dir(), reason=f"FER2013 not found at {FER}")
+@requires_data("fer2013", "train")
 def test_bfloat16_training_is_recorded_and_does_not_leak_into_later_models(tmp_path):
     """A mixed-precision run trains bfloat16 layers, says so in config.json, times its epochs
     in history.csv, and leaves Keras' process-wide policy as it found it; export makes it float32."""
     import keras
+
     from edgeemo.export.pipeline import float32_model
     from edgeemo.train.face import train_face
     from edgeemo.train.run import TrainSettings

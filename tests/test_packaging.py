@@ -37,3 +37,21 @@ def test_the_runtime_extra_needs_no_compiler():
 
 def test_dev_installs_every_stage():
     assert {"tensorflow-cpu", "tf2onnx", "pyaudio", "pytest", "hypothesis"} <= resolve("dev")
+
+
+PYPROJECT = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+
+
+def test_every_folder_that_ships_files_is_a_listed_package():
+    # setuptools warns ("Package 'edgeemo.models.face' is absent from the packages configuration") for any other
+    setuptools = PYPROJECT["tool"]["setuptools"]
+    listed = set(setuptools["packages"])
+    root = Path(__file__).parents[1]
+    for name, folder in setuptools["package-dir"].items():
+        for sub in (root / folder).rglob("*"):
+            if sub.is_dir() and sub.name != "__pycache__" and any(f.is_file() for f in sub.iterdir()):
+                assert f"{name}.{'.'.join(sub.relative_to(root / folder).parts)}" in listed, sub
+
+
+def test_the_licence_is_an_spdx_string():
+    assert PYPROJECT["project"]["license"] == "Apache-2.0"

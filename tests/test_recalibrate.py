@@ -42,6 +42,7 @@ def dropout_bn_model(seed: int = 0):
 
 def test_each_batchnorm_gets_the_inference_mode_statistics_of_its_input_in_graph_order():
     import keras
+
     from edgeemo.train.recalibrate import recalibrate_batchnorm
 
     model = dropout_bn_model()
@@ -73,10 +74,10 @@ def face_run_with_bn(path, root):
 
 def test_recalibrated_run_is_a_new_run_folder_with_the_statistics_of_its_own_training_faces(tmp_path):
     import keras
-    from edgeemo.train.recalibrate import recalibrate_run
 
     from edgeemo.face import FacePreprocessing, preprocess_faces
     from edgeemo.face_datasets import load_faces
+    from edgeemo.train.recalibrate import recalibrate_run
 
     root = fer_folder(tmp_path / "fer", np.random.default_rng(0))
     run = face_run_with_bn(tmp_path / "run", root)
@@ -103,6 +104,7 @@ def test_recalibrated_run_is_a_new_run_folder_with_the_statistics_of_its_own_tra
 
 def test_a_drop_in_validation_accuracy_writes_nothing_unless_asked(tmp_path, monkeypatch):
     import keras
+
     from edgeemo.train import recalibrate
 
     root = fer_folder(tmp_path / "fer", np.random.default_rng(0))

@@ -26,6 +26,7 @@ def load_script():
 
 def test_rebuilt_model_matches_its_onnx_export(tmp_path: Path) -> None:
     import onnxruntime as ort
+
     from edgeemo.export.onnx import convert_onnx
     from edgeemo.train.face_models import custom_cnn
 

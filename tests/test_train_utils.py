@@ -5,9 +5,8 @@ import pytest
 
 pytest.importorskip("keras")
 
-from edgeemo.train.run import class_weights  # noqa: E402
-
-from edgeemo.errors import EdgeemoError  # noqa: E402
+from edgeemo.errors import EdgeemoError
+from edgeemo.train.run import class_weights
 
 LABELS = np.repeat(np.arange(7), [400, 40, 300, 800, 350, 200, 0])  # class 6 absent
 
@@ -43,9 +42,9 @@ def test_unknown_mode_is_an_error():
 
 def test_cosine_schedule_runs_from_the_learning_rate_to_the_floor_by_epoch_index():
     import pytest
-    from edgeemo.train.run import TrainSettings, learning_rate_callback
 
     from edgeemo.errors import EdgeemoError
+    from edgeemo.train.run import TrainSettings, learning_rate_callback
 
     cb = learning_rate_callback(TrainSettings(epochs=11, learning_rate=1e-3, min_lr=1e-5, schedule="cosine"))
     lrs = [cb.schedule(e, 0.0) for e in range(11)]
@@ -89,6 +88,7 @@ def test_auto_precision_follows_the_hardware():
 
 def test_dtype_policy_is_restored_after_the_block_even_on_error():
     import keras
+
     from edgeemo.train.run import dtype_policy
 
     before = keras.config.dtype_policy().name
@@ -103,6 +103,7 @@ def test_dtype_policy_is_restored_after_the_block_even_on_error():
 def test_optimizer_warm_up_fills_adams_moments_and_keeps_the_weights():
     import keras
     import tensorflow as tf
+
     from edgeemo.train.run import TrainSettings, compile_model, warm_up_optimizer
 
     keras.utils.set_random_seed(0)
@@ -126,6 +127,7 @@ def test_optimizer_warm_up_fills_adams_moments_and_keeps_the_weights():
 
 def test_weights_file_round_trips_and_refuses_another_model_or_a_bad_file(tmp_path):
     import keras
+
     from edgeemo.train.run import load_weights_npz, save_weights_npz
 
     def model(width: int) -> keras.Model:

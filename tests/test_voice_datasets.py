@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from conftest import SHARED_DATA, requires_data
 
 from edgeemo.errors import EdgeemoError
 from edgeemo.labels import EMOTIONS
@@ -17,8 +18,8 @@ from edgeemo.voice_datasets import (
     speaker_split,
 )
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-needs_data = pytest.mark.skipif(not (DATA / "ravdess").is_dir(), reason=f"real datasets not found at {DATA}")
+DATA = SHARED_DATA
+needs_data = requires_data("ravdess")
 
 
 def _touch(root: Path, names: list[str]) -> Path:

@@ -11,21 +11,17 @@ recalibrated next (``edgeemo train recalibrate``), which also lets validation de
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
+import keras
 import numpy as np
 
 from edgeemo import __version__
 from edgeemo.errors import EdgeemoError
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import keras  # noqa: E402
-from edgeemo.train.ensemble import read_json  # noqa: E402
-from edgeemo.train.face import initialised  # noqa: E402
-from edgeemo.train.run import console, copy_training_records, load_weights_npz  # noqa: E402
+from edgeemo.train.ensemble import read_json
+from edgeemo.train.face import initialised
+from edgeemo.train.run import console, copy_training_records, load_weights_npz
 
 
 def read_weights(model: keras.Model, path: Path) -> list[np.ndarray]:

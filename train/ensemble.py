@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 from pathlib import Path
 from typing import Any
 
+import keras
 import numpy as np
 
 from edgeemo import __version__
@@ -32,12 +32,8 @@ from edgeemo.face import FacePreprocessing, preprocess_faces
 from edgeemo.face_datasets import load_faces
 from edgeemo.labels import EMOTIONS
 from edgeemo.metrics import classification_report
+from edgeemo.train.run import console
 from edgeemo.voice import VoicePreprocessing
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import keras  # noqa: E402
-from edgeemo.train.run import console  # noqa: E402
 
 # What every member must agree on for one manifest to describe the ensemble.
 SHARED_KEYS = ("task", "labels", "input_shape")
@@ -196,6 +192,32 @@ def scores(
             })
     rows.sort(key=lambda r: (-r["val_accuracy"], len(r["members"])))
     return rows
+
+
+def search_ensemble(runs: list[Path], out: Path, max_params: int, mirror: bool = False) -> list[Path]:
+    """Score every combination of 1-3 of ``runs`` on validation (``scores``), print the best 10,
+    keep all in ``out/search.json``; returns the runs of the best combination."""
+    from rich.table import Table
+
+    members = load_members(runs, mirror)
+    rows = scores(members, tuple(n for n in (1, 2, 3) if n <= len(members)), max_params, mirror)
+    if not rows:
+        raise EdgeemoError(f"no combination of the runs has at most {max_params:,} parameters")
+    table = Table(title=f"best 10 of {len(rows)} (mean of softmax; chosen by validation, test only reported; "
+                  f"all in {out / 'search.json'})")
+    for col in ("members", "parameters", "val accuracy", "test accuracy"):
+        table.add_column(col)
+    for row in rows[:10]:
+        numbers = (f"{row['params']:,}", f"{row['val_accuracy']:.4f}", f"{row['test_accuracy']:.4f}")
+        table.add_row(" + ".join(row["members"]), *numbers)
+    console.print(table)
+    best = rows[0]["members"]
+    if len(best) < 2 and not mirror:
+        raise EdgeemoError(f"the best validation score is a single run ({best[0]}): nothing to ensemble")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "search.json").write_text(json.dumps(rows, indent=2))
+    by_name = {r.name: r for r in runs}
+    return [by_name[name] for name in best]
 
 
 def average_model(models: list[keras.Model], name: str = "ensemble") -> keras.Model:

@@ -7,12 +7,12 @@ through Keras augmentation layers in a tf.data pipeline (training batches only).
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import keras
 import numpy as np
 
 from edgeemo import __version__
@@ -22,14 +22,10 @@ from edgeemo.face_datasets import FaceDataset, load_faces
 from edgeemo.labels import EMOTIONS
 from edgeemo.metrics import classification_report
 from edgeemo.splits import group_split, stratified_split
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from edgeemo.train.face_augment import FaceAugmentation, face_augmenter  # noqa: E402
-from edgeemo.train.face_models import build_face_model  # noqa: E402
-from edgeemo.train.run import (  # noqa: E402
+from edgeemo.train.datasets import make_dataset
+from edgeemo.train.face_augment import FaceAugmentation, face_augmenter
+from edgeemo.train.face_models import build_face_model
+from edgeemo.train.run import (
     TrainSettings,
     check_config,
     class_weights,
@@ -103,32 +99,6 @@ def resolve_splits(
     if by_subject:
         desc["subjects"] = {"train": len(set(train.groups)), "val": len(set(val.groups)), "test": len(set(test.groups))}
     return train, val, test, desc
-
-
-def make_dataset(
-    x: np.ndarray,
-    y: np.ndarray,
-    batch: int,
-    augment: keras.Sequential | None,
-    seed: int,
-    shuffle: bool = False,
-    targets: np.ndarray | None = None,
-    sample_weight: np.ndarray | None = None,
-) -> tf.data.Dataset:
-    """Batches of (x, one-hot y) or (x, ``targets``) [+ ``sample_weight``]; training sets
-    (``augment`` or ``shuffle``) are reshuffled every epoch."""
-    if targets is None:
-        targets = keras.utils.to_categorical(y, len(EMOTIONS))
-    columns: tuple[np.ndarray, ...] = (x, targets.astype(np.float32))
-    if sample_weight is not None:
-        columns += (sample_weight.astype(np.float32),)
-    ds = tf.data.Dataset.from_tensor_slices(columns)
-    if augment is not None or shuffle:
-        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch)
-    if augment is not None:
-        ds = ds.map(lambda a, *rest: (augment(a, training=True), *rest), num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.prefetch(tf.data.AUTOTUNE)
 
 
 def teacher_targets(
@@ -245,7 +215,7 @@ def train_face(
         "test_data": None if test_data is None else str(test_data),
         "split": split_desc,
         "labels": list(EMOTIONS),
-        "input_shape": [pre.size, pre.size, 1],
+        "input_shape": list(pre.input_shape),
         "preprocessing": pre.to_dict(),
         "augmentation": augmentation.to_dict(),
         "settings": asdict(settings),
@@ -283,7 +253,7 @@ def train_face(
         out,
         lambda: initialised(
             build_face_model(
-                arch, (pre.size, pre.size, 1), len(EMOTIONS), weights, bn_momentum, dropout, block_dropout
+                arch, pre.input_shape, len(EMOTIONS), weights, bn_momentum, dropout, block_dropout
             ),
             init_from,
         ),

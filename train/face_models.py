@@ -10,7 +10,7 @@ from pathlib import Path
 import keras
 from keras import layers
 
-FACE_ARCHS = ("custom-cnn", "mobilenetv3-small")
+from edgeemo.train.options import FACE_ARCHS
 
 
 def custom_cnn(

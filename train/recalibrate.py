@@ -13,10 +13,10 @@ Validation decides whether the recalibrated model is kept; test is only reported
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
+import keras
 import numpy as np
 
 from edgeemo import __version__
@@ -24,12 +24,8 @@ from edgeemo.errors import EdgeemoError
 from edgeemo.face import FacePreprocessing, preprocess_faces
 from edgeemo.labels import EMOTIONS
 from edgeemo.metrics import classification_report
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import keras  # noqa: E402
-from edgeemo.train.ensemble import read_json, split_faces  # noqa: E402
-from edgeemo.train.run import console, copy_training_records  # noqa: E402
+from edgeemo.train.ensemble import read_json, split_faces
+from edgeemo.train.run import console, copy_training_records
 
 DEFAULT_FACES = 8192  # training faces the statistics are measured on
 

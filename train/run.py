@@ -41,6 +41,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from edgeemo.errors import EdgeemoError
+from edgeemo.train.options import PRECISIONS
 
 console = Console(stderr=True)
 
@@ -64,7 +65,6 @@ class TrainSettings:
     keep_epoch_weights: bool = False  # also write epochs/NNN.weights.npz after every epoch (for averaging)
 
 
-PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 CPU_BFLOAT16_FLAGS = {"amx_bf16", "avx512_bf16"}  # /proc/cpuinfo flags of CPUs with native bfloat16 math
 
 

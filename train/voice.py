@@ -10,13 +10,13 @@ with the seed papers and is labelled as such everywhere.
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from edgeemo import __version__
 from edgeemo.audio import AudioFeatures, RunningStats, clip_features, load_audio
@@ -24,13 +24,8 @@ from edgeemo.errors import EdgeemoError
 from edgeemo.labels import EMOTIONS
 from edgeemo.metrics import classification_report
 from edgeemo.splits import group_split, stratified_split
-from edgeemo.voice import VoicePreprocessing
-from edgeemo.voice_datasets import VoiceDataset, load_voice, speaker_split
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from edgeemo.train.face import make_dataset  # noqa: E402
-from edgeemo.train.run import (  # noqa: E402
+from edgeemo.train.datasets import make_dataset
+from edgeemo.train.run import (
     TrainSettings,
     check_config,
     class_weights,
@@ -40,14 +35,15 @@ from edgeemo.train.run import (  # noqa: E402
     setup_hardware,
     stream_seed,
 )
-from edgeemo.train.voice_augment import (  # noqa: E402
+from edgeemo.train.voice_augment import (
     FeatureMasking,
     VoiceAugmentation,
     augment_waveform,
     mask_features,
 )
-from edgeemo.train.voice_models import VOICE_ARCHS, build_voice_model  # noqa: E402
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
+from edgeemo.train.voice_models import VOICE_ARCHS, build_voice_model
+from edgeemo.voice import VoicePreprocessing
+from edgeemo.voice_datasets import VoiceDataset, load_voice, speaker_split
 
 CALM = ("neutral", "exclude")
 

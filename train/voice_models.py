@@ -14,7 +14,7 @@ from typing import Any
 import keras
 from keras import layers, regularizers
 
-VOICE_ARCHS = ("conv1d", "lstm", "crnn")
+from edgeemo.train.options import VOICE_ARCHS
 
 
 def _conv_block(x: Any, filters: int, kernel: int, pool: bool, dropout: float, name: str) -> Any:

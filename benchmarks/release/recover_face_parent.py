@@ -90,10 +90,10 @@ def onnx_weights(path: Path) -> tuple[list[tuple[np.ndarray, ...]], list[tuple[n
 def rebuild(config: dict, weights: tuple[list, list], faces: np.ndarray):
     """The custom CNN with the folded weights and re-estimated BatchNorm layers."""
     import keras
-    from edgeemo.train.face_models import build_face_model
-    from edgeemo.train.recalibrate import channel_moments
 
     from edgeemo.labels import EMOTIONS
+    from edgeemo.train.face_models import build_face_model
+    from edgeemo.train.recalibrate import channel_moments
 
     model = build_face_model(
         config["arch"], tuple(config["input_shape"]), len(EMOTIONS), None,
@@ -135,11 +135,11 @@ def main() -> int:
     args = ap.parse_args()
 
     import onnxruntime as ort
-    from edgeemo.train.face import resolve_splits
 
     from edgeemo.face import FacePreprocessing, preprocess_faces
     from edgeemo.labels import EMOTIONS
     from edgeemo.metrics import classification_report
+    from edgeemo.train.face import resolve_splits
 
     config = json.loads(args.config.read_text())
     data = args.data or Path(config["data"])

@@ -29,14 +29,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 import soundfile as sf
+
+from edgeemo.audio import SAMPLE_RATE
 from edgeemo.device.demo_clip import DemoCamera, demo_audio
 from edgeemo.device.microphone import AudioReplay
 from edgeemo.device.paths import FacePath, VoicePath, make_detector
 from edgeemo.device.pipeline import Pipeline, PipelineSettings
 from edgeemo.device.sinks import JsonLinesSink
 from edgeemo.device.sources import VideoFileReplay
-
-from edgeemo.audio import SAMPLE_RATE
 from edgeemo.face import preprocess_face
 from edgeemo.predict import open_face_model, open_voice_model
 from edgeemo.runtime import quantize

@@ -19,11 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from edgeemo.device.demo_clip import DemoCamera, demo_audio
-from edgeemo.device.sources import SourceOverflow
 
 from edgeemo.audio import SAMPLE_RATE
-from edgeemo.errors import EdgeemoError
+from edgeemo.device.demo_clip import DemoCamera, demo_audio
+from edgeemo.errors import EdgeemoError, SourceOverflow
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 

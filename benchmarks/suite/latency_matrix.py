@@ -200,11 +200,10 @@ def sample_inputs() -> dict[str, np.ndarray]:
 
 def front_ends(runs: int) -> dict[str, Any]:
     """Audio front end on a 3 s window and the daemon's Haar detection on a 640x480 frame, timed separately."""
+    from edgeemo.audio import load_audio
     from edgeemo.device.demo_clip import DemoCamera
     from edgeemo.device.paths import FacePath, make_detector
     from edgeemo.device.pipeline import PipelineSettings
-
-    from edgeemo.audio import load_audio
     from edgeemo.errors import EdgeemoError
     from edgeemo.predict import open_emotion_model
     from edgeemo.voice import preprocess_clip

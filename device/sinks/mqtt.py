@@ -21,7 +21,6 @@ from typing import Any
 
 from edgeemo.device.health import Component
 from edgeemo.device.sinks.worker import to_json
-
 from edgeemo.errors import EdgeemoError, MissingDependencyError
 
 log = logging.getLogger("edgeemo.device")

@@ -93,7 +93,7 @@ def bench_cmd(
     ] = None,
     plot_dir: Annotated[
         Path | None,
-        typer.Option(help="Folder for confusion-<model>.png. Default: the folder of --json, else the current folder."),
+        typer.Option(help="Folder for confusion-<model>.png. Default: the folder of --json (none without either)."),
     ] = None,
     plots: Annotated[bool, typer.Option(help="Write confusion PNGs (needs matplotlib).")] = True,
     threads: Annotated[
@@ -134,7 +134,7 @@ def bench_cmd(
     latency, size, memory.
 
     Every model gets the preprocessing from its own manifest. Prints the models side by
-    side, writes a confusion-matrix PNG per model and, with --json, the whole report.
+    side; with --json, writes the whole report and, beside it (or in --plot-dir), a confusion-matrix PNG per model.
     Only LiteRT / onnxruntime are loaded, unless a .keras model is given.
 
     Example: edgeemo bench face-float face face-onnx --data ../shared/data/fer2013
@@ -175,8 +175,8 @@ def bench_cmd(
     render_table(report, Console())
     if json_path is not None:
         err.print(f"wrote {write_json(report, json_path)}", highlight=False)
-    if plots:
-        out_dir = plot_dir or (json_path.parent if json_path is not None else Path.cwd())
+    out_dir = plot_dir or (json_path.parent if json_path is not None else None)
+    if plots and out_dir is not None:  # never litter the working directory
         warn = lambda m: err.print(f"[yellow]warning:[/] {m}")  # noqa: E731
         for path in write_plots(report, out_dir, warn=warn):
             err.print(f"wrote {path}", highlight=False)
@@ -238,9 +238,13 @@ def predict_cmd(
     """
     import json
 
-    from rich.table import Table
-
-    from edgeemo.predict import open_emotion_model, predict_clips, predict_images, predict_photos
+    from edgeemo.predict import (
+        open_emotion_model,
+        predict_clips,
+        predict_images,
+        predict_photos,
+        predictions_table,
+    )
     from edgeemo.report import print_wide
 
     opened = open_emotion_model(model, backend=backend, threads=threads)
@@ -263,12 +267,4 @@ def predict_cmd(
         for r in results:
             print(json.dumps({k: r[k] for k in (key, "label", "score", "probs")}))
         return
-    runner = opened.runner
-    table = Table(title=f"{opened.spec} ({opened.quantization}, {runner.backend})")
-    for col in (key, "emotion", "p", f"top {top}"):
-        table.add_column(col)
-    for r in results:
-        top_text = ", ".join(f"{k} {v:.2f}" for k, v in r["top"])
-        table.add_row(r[key], r["label"], f"{r['score']:.2f}", top_text)
-    print_wide(Console(), table)
-
+    print_wide(Console(), predictions_table(opened, results, top))

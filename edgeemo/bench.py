@@ -87,7 +87,7 @@ class BenchReport:
     date: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "edgeemo_version": __version__,
             "date": self.date,
             "machine": self.machine,
@@ -96,6 +96,9 @@ class BenchReport:
             "tensorflow_imported": "tensorflow" in sys.modules,
             "models": [m.to_dict() for m in self.models],
         }
+        if "no_face" in self.data:  # photos through the camera path (edgeemo.camera_bench)
+            out["no_face"] = self.data["no_face"]
+        return out
 
 
 def available_cores() -> int:

@@ -17,7 +17,8 @@ import numpy as np
 
 from edgeemo.errors import EdgeemoError
 from edgeemo.face import DEFAULT_FACE, FacePreprocessing, preprocess_faces
-from edgeemo.face_datasets import read_image
+from edgeemo.face_datasets import read_image, read_image_color
+from edgeemo.face_detect import DetectorSettings, crop_face, detect_faces, make_detector
 from edgeemo.labels import EMOTIONS
 from edgeemo.runtime import Runner, open_model
 from edgeemo.shipped import resolve_model
@@ -197,6 +198,33 @@ def predict_images(model: EmotionModel, images: Sequence[str | Path], top: int =
     faces = [read_image(Path(p)) for p in images]
     probs = model.predict(preprocess_faces(faces, model.preprocessing))
     return [{"image": str(path), **_result(p, model.labels, top)} for path, p in zip(images, probs, strict=True)]
+
+
+def predict_photos(model: EmotionModel, images: Sequence[str | Path], settings: DetectorSettings | None = None,
+                   top: int = 3) -> list[dict[str, Any]]:
+    """Find the faces in whole photos with the daemon's detector and crop (``edgeemo.face_detect``),
+    and classify each face; every file is decoded first, so a bad one fails before any output.
+
+    Returns one dict per image: image, faces (the number found), label and score of the first face
+    (the one the daemon would use; "no face" and 0 when there is none) and ``detections``: one
+    {box [x, y, w, h], detector_score, label, score, top, probs} per face, in the detector's order.
+    """
+    s = settings or DetectorSettings()
+    frames = [read_image_color(Path(p)) for p in images]
+    detector = make_detector(s)
+    results = []
+    for path, frame in zip(images, frames, strict=True):
+        boxes = detect_faces(frame, detector, s.detect_width)
+        crops = [crop_face(frame, b, s.face_margin) for b in boxes]
+        kept = [(b, c) for b, c in zip(boxes, crops, strict=True) if c.size]
+        probs = model.predict(preprocess_faces([c for _, c in kept], model.preprocessing)) if kept else []
+        detections = [{"box": [b.x, b.y, b.w, b.h], "detector_score": round(b.score, 4),
+                       **_result(p, model.labels, top)} for (b, _), p in zip(kept, probs, strict=True)]
+        first = detections[0] if detections else {"label": "no face", "score": 0.0, "top": [], "probs": {}}
+        results.append({"image": str(path), "faces": len(detections), "label": first["label"],
+                        "score": first["score"], "top": first["top"], "probs": first["probs"],
+                        "detections": detections})
+    return results
 
 
 def predictions_table(model: EmotionModel, results: list[dict[str, Any]], top: int = 3) -> Table:

@@ -38,6 +38,10 @@ def _num(v: float | None, fmt: str = "{:.2f}") -> str:
 
 def _unit(data: dict[str, Any]) -> str:
     """What the bench scored: voice reports carry speakers, face reports do not."""
+    if "no_face" in data:  # whole photos through the camera path
+        det = data["detector"]
+        return (f"photos; {det['detector']} found no face in {data['no_face']} (counted wrong), "
+                f"detection p50 {det['detect_ms']['p50']:.2f} ms")
     return "clips" if "speakers" in data else "faces"
 
 

@@ -13,13 +13,13 @@ import pytest
 
 from edgeemo.audio import SAMPLE_RATE
 from edgeemo.device.demo_clip import DemoCamera, demo_audio, resonator, sawtooth
-from edgeemo.device.face_detector import Box
 from edgeemo.device.microphone import AudioReplay
 from edgeemo.device.paths import FacePath, VoicePath
 from edgeemo.device.pipeline import Pipeline, PipelineSettings, put_drop_oldest
 from edgeemo.device.sinks import HttpSink, MqttSink, RotatingFileSink
 from edgeemo.device.sources import FrameReplay
 from edgeemo.errors import EdgeemoError
+from edgeemo.face_detect import Box, HaarFaceDetector
 from edgeemo.labels import EMOTIONS
 
 FAST = PipelineSettings(publish_interval_s=0.0, retry_initial_s=0.01, retry_max_s=0.02)
@@ -106,7 +106,8 @@ def test_replayed_run_publishes_fused_results_and_counts(face_model, voice_model
     camera = FrameReplay(demo_frames, fps=0)
     mic = AudioReplay(demo_audio(0.0, 3.5, 0.0), realtime=False)
     roomy = PipelineSettings(frame_queue=20, audio_queue_s=60, publish_interval_s=0.0)  # nothing dropped
-    p = Pipeline(camera, mic, FacePath(face_model), VoicePath(voice_model), [sink], settings=roomy)
+    face = FacePath(face_model, HaarFaceDetector())  # the frontal cascade: blind to the sideways frames
+    p = Pipeline(camera, mic, face, VoicePath(voice_model), [sink], settings=roomy)
     counters = p.run(duration_s=60, handle_signals=False)  # ends with the replays
     assert sink.closed
     assert counters.frames_in == counters.frames_processed == 10 and counters.frames_dropped == 0

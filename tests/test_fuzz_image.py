@@ -53,7 +53,7 @@ def mutated(draw: st.DrawFn) -> bytes:
     return bytes(data)
 
 
-def _check(tmp_path, data: bytes, suffix: str = ".png") -> None:
+def _check(tmp_path, data: bytes, suffix: str = ".png", must_refuse: bool = False) -> None:
     path = tmp_path / f"case{suffix}"
     path.write_bytes(data)
     try:
@@ -61,6 +61,7 @@ def _check(tmp_path, data: bytes, suffix: str = ".png") -> None:
     except EdgeemoError as exc:
         assert str(path) in str(exc)
         return
+    assert not must_refuse, f"{len(data)} arbitrary bytes were accepted as an image"
     assert x.shape == (48, 48, 1) and x.dtype == np.float32 and np.all(np.isfinite(x))
 
 
@@ -73,7 +74,7 @@ def test_mutated_images_decode_or_are_refused_clearly(tmp_path, data):
 @FUZZ
 @given(data=st.binary(max_size=2048), suffix=st.sampled_from([".jpg", ".png", ".bmp", ".webp", ".tiff"]))
 def test_arbitrary_bytes_are_refused_clearly(tmp_path, data, suffix):
-    _check(tmp_path, data, suffix)
+    _check(tmp_path, data, suffix, must_refuse=True)
 
 
 def _png(width: int, height: int, depth: int = 8, color: int = 0) -> bytes:

@@ -51,7 +51,9 @@ def _paths(doc: dict) -> list[list]:
     return out
 
 
-def _open(model, manifest_text: str | bytes) -> None:
+def _open(model, manifest_text: str | bytes, must_refuse: bool = False) -> None:
+    """Open the model with this manifest: an EdgeemoError naming the file, or a model that predicts (never
+    with ``must_refuse``: the manifest is certainly broken)."""
     manifest = model.with_name(model.name + ".json")
     manifest.write_bytes(manifest_text if isinstance(manifest_text, bytes) else manifest_text.encode())
     try:
@@ -59,6 +61,7 @@ def _open(model, manifest_text: str | bytes) -> None:
     except EdgeemoError as exc:
         assert str(model) in str(exc) or str(manifest) in str(exc), str(exc)
         return
+    assert not must_refuse, f"a broken manifest was accepted: {manifest_text[:80]!r}"
     probs = m.predict(np.zeros((1, *m.input_shape), np.float32))
     assert probs.shape == (1, len(m.labels)) and np.all(np.isfinite(probs))
 
@@ -92,13 +95,14 @@ def test_corrupted_manifest_bytes_are_refused_clearly(shipped, task, cut, edits)
     data = bytearray(json.dumps(doc, indent=1).encode())
     for offset, byte in edits:
         data[offset % len(data)] = byte
-    _open(model, bytes(data[: cut % (len(data) + 1)] if cut % 3 == 0 else data))
+    truncated = cut % 3 == 0 and cut % (len(data) + 1) < len(data)  # a cut JSON document never parses
+    _open(model, bytes(data[: cut % (len(data) + 1)] if truncated else data), must_refuse=truncated)
 
 
 @pytest.mark.parametrize("text", [b"", b"[]", b"null", b"[" * 100_000 + b"]" * 100_000, b"\xff\xfe{}",
                                   '{"task": "face"}'.encode("utf-16"), b'{"labels": NaN}'])
-def test_malformed_manifest_files(shipped, text):
-    _open(shipped["face"][0], text)
+def test_malformed_manifest_files_are_refused(shipped, text):
+    _open(shipped["face"][0], text, must_refuse=True)
 
 
 def test_wrong_types_are_named(shipped, tmp_path):

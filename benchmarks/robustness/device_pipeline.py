@@ -1,5 +1,5 @@
 """The device daemon under load: a replayed 30 fps 640x480 video and a replayed WAV through the
-whole pipeline (capture threads, bounded queues, Haar detection, int8 face + voice models,
+whole pipeline (capture threads, bounded queues, face detection (the default detector), int8 face + voice models,
 fusion, a JSON-lines sink), with every face frame published (publish_interval_s = 0).
 
 Measures: sustained frames processed per second, capture-to-publish latency of each face
@@ -33,7 +33,7 @@ import soundfile as sf
 from edgeemo.audio import SAMPLE_RATE
 from edgeemo.device.demo_clip import DemoCamera, demo_audio
 from edgeemo.device.microphone import AudioReplay
-from edgeemo.device.paths import FacePath, VoicePath
+from edgeemo.device.paths import FacePath, VoicePath, make_detector
 from edgeemo.device.pipeline import Pipeline, PipelineSettings
 from edgeemo.device.sinks import JsonLinesSink
 from edgeemo.device.sources import VideoFileReplay
@@ -82,7 +82,7 @@ def overhead(face_model, frame: np.ndarray, runs: int = 2000) -> dict[str, float
     the two calls interleaved (``latency_matrix.time_calls``) so that load falls on both alike."""
     path = FacePath(face_model)
     box = path.detect(frame)[0]
-    from edgeemo.device.face_detector import crop_face
+    from edgeemo.face_detect import crop_face
 
     x = preprocess_face(crop_face(frame, box), face_model.preprocessing)[None]
     runner = face_model.runner
@@ -109,8 +109,8 @@ def main() -> None:
         devnull = open(os.devnull, "w")  # noqa: SIM115 - closed below
         sink = JsonLinesSink(devnull)  # serialise every result as the stdout sink does, then discard
         settings = PipelineSettings(publish_interval_s=0.0)  # the daemon's defaults otherwise
-        face = FacePath(face_model, detect_width=settings.detect_width, detect_every=settings.detect_every,
-                        scale_factor=settings.detect_scale_factor)
+        face = FacePath(face_model, make_detector(settings), detect_width=settings.detect_width,
+                        detect_every=settings.detect_every)
         p = TimedPipeline(camera, mic, face, VoicePath(voice_model), [sink], settings=settings)
         samples: list[tuple[float, float, float]] = []  # (elapsed s, rss MB, cpu s)
         stop = threading.Event()
@@ -154,6 +154,7 @@ def main() -> None:
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
         "errors": counters.errors,
+        "detector": settings.detector,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
@@ -171,8 +172,8 @@ def main() -> None:
         "",
         f"`.venv/bin/python benchmarks/robustness/device_pipeline.py --duration {args.duration:g}`: "
         f"{result['duration_s']} s, "
-        f"shipped int8 `face` + `voice` (LiteRT, 1 thread each), Haar detection (scale factor "
-        f"{settings.detect_scale_factor}) on a {settings.detect_width}-wide copy once "
+        f"shipped int8 `face` + `voice` (LiteRT, 1 thread each), {settings.detector} face detection (the "
+        f"default) on a {settings.detect_width}-wide copy once "
         f"every {settings.detect_every} frames, every face frame published as a JSON line. "
         f"{result['machine']}; load average at the end "
         f"{result['load_average_at_end']}.",

@@ -202,7 +202,7 @@ def front_ends(runs: int) -> dict[str, Any]:
     """Audio front end on a 3 s window and the daemon's Haar detection on a 640x480 frame, timed separately."""
     from edgeemo.audio import load_audio
     from edgeemo.device.demo_clip import DemoCamera
-    from edgeemo.device.paths import FacePath
+    from edgeemo.device.paths import FacePath, make_detector
     from edgeemo.device.pipeline import PipelineSettings
     from edgeemo.errors import EdgeemoError
     from edgeemo.predict import open_emotion_model
@@ -221,15 +221,14 @@ def front_ends(runs: int) -> dict[str, Any]:
 
     settings = PipelineSettings()
     face = open_emotion_model("face", threads=1)
-    path = FacePath(face, detect_width=settings.detect_width, scale_factor=settings.detect_scale_factor,
-                    min_face=settings.min_face)
+    path = FacePath(face, make_detector(PipelineSettings(detector="haar")), detect_width=settings.detect_width)
     frame = DemoCamera(seconds=3.0, fps=30, no_face_s=0.0, realtime=False).frame(30)
     found = len(path.detect(frame))
     det = np.array([_t(lambda: path.detect(frame)) for _ in range(runs)])
     blazeface: dict[str, Any] = {"what": "BlazeFace short-range (LiteRT, 1 thread) on the same frame shrunk to "
                                  f"{settings.detect_width} px wide (`detector = \"blazeface\"`)"}
     try:
-        from edgeemo.device.face_detector import BlazeFaceDetector
+        from edgeemo.face_detect import BlazeFaceDetector
 
         bpath = FacePath(face, BlazeFaceDetector(threads=1), detect_width=settings.detect_width)
         blazeface["faces_found"] = len(bpath.detect(frame))

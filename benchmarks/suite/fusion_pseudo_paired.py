@@ -30,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from edgeemo.shipped import shipped_sha256
+
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT.parent / "shared" / "data"
 RESULTS = ROOT / "benchmarks" / "results" / "suite"
@@ -150,6 +152,7 @@ def run(out: Path = RESULTS, quick: bool = False, say: Callable[[str], None] = p
     }
     out.mkdir(parents=True, exist_ok=True)
     report["plot"] = str(plot(report, out / "fusion" / "fusion-weight.png").relative_to(out))
+    report["models_sha256"] = shipped_sha256(["face", "voice"])
     (out / "fusion_pseudo_paired.json").write_text(json.dumps(report, indent=1) + "\n")
     (out / "fusion_pseudo_paired.md").write_text(render(report))
     return report

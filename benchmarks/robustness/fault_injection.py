@@ -45,18 +45,9 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from fault_standins import (  # noqa: E402
-    MOSQUITTO,
-    Broker,
-    Disk,
-    RecordingSink,
-    SseClient,
-    StandInCamera,
-    StandInMicrophone,
-    Subscriber,
-    wait_until,
-)
+from fault_standins import RecordingSink, SseClient, Subscriber, wait_until  # noqa: E402
 
+from edgeemo.device.standins import MOSQUITTO, Disk, MosquittoBroker, StandInCamera, StandInMicrophone
 from edgeemo.shipped import shipped_sha256
 
 RESULTS = Path(__file__).resolve().parents[1] / "results" / "robustness"
@@ -171,11 +162,12 @@ class Daemon:
         self.http = HttpSink(h.host, 0, sse_queue=h.sse_queue, max_clients=h.max_clients,
                              client_timeout_s=h.client_timeout_s)
         sinks: list[Any] = [self.recorder, self.file, self.http]
-        self.broker: Broker | None = None
+        self.broker: MosquittoBroker | None = None
         self.subscriber: Subscriber | None = None
         self.mqtt = None
         if mqtt:
-            self.broker = Broker(folder).start()
+            self.broker = MosquittoBroker(folder, "autosave_interval 1\nmax_queued_messages 100000\n",
+                                          persistence=True).start()
             self.subscriber = Subscriber(self.broker.port, "bench")
             p = self.cfg.pipeline
             self.mqtt = MqttSink("127.0.0.1", self.broker.port, "bench", client_id="bench-daemon",

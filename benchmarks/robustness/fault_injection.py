@@ -1,8 +1,9 @@
 """Fault injection against a running daemon: the real ``Pipeline`` built by ``edgeemo run``'s
 ``build_pipeline`` with the shipped models, stand-in camera and microphone that break on command
-(``fault_standins.py``), and real outputs: the HTTP server (``/health`` polled over HTTP every
-0.1 s, a normal ``/events`` client reading throughout), a rotating JSON-lines file, and, in the
-MQTT scenarios, a real Mosquitto broker on a free loopback port with a real paho subscriber.
+(``edgeemo.device.standins``, shared with the tests; ``fault_standins.py`` adds the observers), and
+real outputs: the HTTP server (``/health`` polled over HTTP every 0.1 s, a normal ``/events`` client
+reading throughout), a rotating JSON-lines file, and, in the MQTT scenarios, a real Mosquitto broker
+on a free loopback port with a real paho subscriber.
 
 Each scenario runs one daemon and injects its fault ``--repeats`` times (a baseline, the fault
 for ``outage`` seconds, then the fault removed and the recovery watched). Per repeat: did the

@@ -254,6 +254,7 @@ def run_suite(out: Path, quick: bool, progress: Callable[[str, str], None]) -> d
         "steps": [s.__dict__ for s in steps],
         "summary_plots": plots,
     }
+    suite["stale_results"] = results_readme.stale_results(out)
     (out / "suite.json").write_text(json.dumps(suite, indent=1) + "\n")
     (out / "README.md").write_text(results_readme.render_readme(out, suite))
     return suite

@@ -27,6 +27,7 @@ from edgeemo.errors import EdgeemoError
 from edgeemo.face import FacePreprocessing, preprocess_face, preprocess_faces
 from edgeemo.face_datasets import FaceDataset, load_faces, split_folder
 from edgeemo.labels import EMOTIONS
+from edgeemo.manifest import sha256_of
 from edgeemo.metrics import classification_report
 from edgeemo.predict import EmotionModel, open_emotion_model
 from edgeemo.runtime import quantize
@@ -85,11 +86,13 @@ class BenchReport:
     models: list[ModelResult]
     machine: dict[str, Any] = field(default_factory=lambda: machine_info())
     date: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    models_sha256: dict[str, str] = field(default_factory=dict)  # model label -> sha256 of the file measured
 
     def to_dict(self) -> dict[str, Any]:
         out = {
             "edgeemo_version": __version__,
             "date": self.date,
+            "models_sha256": self.models_sha256,
             "machine": self.machine,
             "data": self.data,
             "n": self.data["n"],
@@ -394,6 +397,7 @@ def run_bench(
         elif data_path.is_dir():
             folder, used_split = split_folder(data_path, split)
     trainings = [(m.runner.manifest.training if m.runner.manifest else None) or {} for m in opened]
+    stamps = {label: sha256_of(m.path) for label, m in zip(labels, opened, strict=True)}
     for m in opened:
         for note in m.notes:
             say(f"note: {note}")
@@ -406,6 +410,7 @@ def run_bench(
         report.data["trained_on_this_data"] = {
             label: why for label, t in zip(labels, trainings, strict=True)
             if (why := training_overlap(t, speakers=report.data["speakers"]))}
+        report.models_sha256 = stamps
         return report
     faces: FaceDataset = load_faces(data, dataset=dataset, split=split, limit_per_class=limit_per_class)
     say(faces.summary())
@@ -439,7 +444,7 @@ def run_bench(
         "excluded": dict(faces.excluded),
         "limit_per_class": limit_per_class,
     }
-    return BenchReport(data=data_info, models=results)
+    return BenchReport(data=data_info, models=results, models_sha256=stamps)
 
 
 def _measured(model: EmotionModel, label: str, x: np.ndarray, y: np.ndarray, threads: int, runs: int, warmup: int,

@@ -7,9 +7,11 @@ is a clear error listing the names that are.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from edgeemo.errors import EdgeemoError
+from edgeemo.manifest import sha256_of
 
 MODELS_DIR = Path(__file__).parent / "models"
 
@@ -84,3 +86,18 @@ def resolve_model(spec: str | Path) -> Path:
     if path.suffix.lower() in MODEL_SUFFIXES or "/" in text or "\\" in text:
         raise EdgeemoError("model file not found", path)
     return shipped_path(text)
+
+
+def shipped_sha256(names: Iterable[str] | None = None) -> dict[str, str]:
+    """sha256 of each installed shipped model file (all of them by default): what a result JSON is
+    stamped with, so that a result measured on a model no longer shipped can be told apart."""
+    return {name: sha256_of(shipped_path(name)) for name in (available() if names is None else names)}
+
+
+def stale_models(stamp: dict[str, str | None] | None) -> list[str] | None:
+    """The shipped names in a result's ``models_sha256`` whose file has changed since; None for a result
+    that has no stamp at all (measured before results were stamped: which models is not recorded)."""
+    if stamp is None:
+        return None
+    current = shipped_sha256([name for name in stamp if name in SHIPPED and name in available()])
+    return [name for name, sha in current.items() if stamp[name] != sha]

@@ -73,6 +73,12 @@ def test_quick_suite_writes_every_table_json_and_plot(suite: Path) -> None:
     readme = (suite / "README.md").read_text()
     assert "QUICK smoke run" in readme and info["git"]["commit"][:12] in readme
     assert info["machine"]["cpu"] in readme and "onnxruntime" in readme
+    # every result JSON records the sha256 of the models it measured; those on models no longer shipped
+    # (or measured before stamping) are listed, the ones this run measured are not
+    stale = {s["file"] for s in info["stale_results"]}
+    assert "suite/face_fer2013_publictest.json" not in stale and "suite/latency.json" not in stale
+    assert json.loads((suite / "suite/face_fer2013_publictest.json").read_text())["models_sha256"]["face"]
+    assert "## Results on models no longer shipped" in readme and all(f"`{f}`" in readme for f in stale)
 
 
 def test_readme_numbers_are_the_json_numbers(suite: Path) -> None:

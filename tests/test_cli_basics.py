@@ -54,3 +54,24 @@ def test_a_bad_training_option_is_refused_before_tensorflow_and_the_run_folder(t
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith(f"error: unknown {option} {value!r} (expected "), lines
     assert not run.exists()  # no config.json left behind to block the corrected command
+
+
+def test_python_dash_m_edgeemo_is_the_same_command_line():
+    import os
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "edgeemo", "--version"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.startswith("edgeemo "), proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "edgeemo", "--help"], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "COLUMNS": "200"})
+    assert "Usage: edgeemo" in proc.stdout and "train" in proc.stdout
+
+
+def test_no_cli_module_is_over_400_lines():
+    from pathlib import Path
+
+    import edgeemo.cli
+
+    for module in Path(edgeemo.cli.__file__).parent.glob("*.py"):
+        assert len(module.read_text().splitlines()) <= 400, module.name

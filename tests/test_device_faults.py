@@ -7,7 +7,6 @@ broker dies; the other parts keep going and /health says what is wrong."""
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
 import re
@@ -20,18 +19,17 @@ import time
 import urllib.request
 
 import cv2
-import numpy as np
 import pytest
 import soundfile as sf
 from conftest import NO_TF
-from test_device_mqtt import Broker, wait_until
+from test_device_mqtt import wait_until
 
 from edgeemo.audio import SAMPLE_RATE
 from edgeemo.device.demo_clip import DemoCamera, demo_audio
 from edgeemo.device.paths import FacePath, VoicePath
 from edgeemo.device.pipeline import Pipeline, PipelineSettings
 from edgeemo.device.sinks import HttpSink, MqttSink, RotatingFileSink
-from edgeemo.errors import EdgeemoError, SourceOverflow
+from edgeemo.device.standins import Disk, MosquittoBroker, StandInCamera, StandInMicrophone
 
 QUICK = PipelineSettings(publish_interval_s=0.05, heartbeat_s=0.2, retry_initial_s=0.05, retry_max_s=0.2,
                          stall_s=0.5)
@@ -40,89 +38,6 @@ QUICK = PipelineSettings(publish_interval_s=0.05, heartbeat_s=0.2, retry_initial
 @pytest.fixture(scope="module")
 def face_frame():
     return DemoCamera(seconds=1.0, fps=10, no_face_s=0.0, realtime=False).frame(0)
-
-
-class StandInCamera:
-    """Frames at ``fps`` until told otherwise: ``unplug()`` (read and open fail), ``plug()``,
-    ``stall()`` (read blocks), ``resume()``."""
-
-    name = "camera stand-in"
-
-    def __init__(self, frame: np.ndarray, fps: float = 20.0) -> None:
-        self.frame, self.fps = frame, fps
-        self.present = True
-        self.flowing = threading.Event()
-        self.flowing.set()
-        self.opens = 0
-
-    def unplug(self):
-        self.present = False
-
-    def plug(self):
-        self.present = True
-
-    def stall(self):
-        self.flowing.clear()
-
-    def resume(self):
-        self.flowing.set()
-
-    def open(self):
-        self.opens += 1
-        if not self.present:
-            raise EdgeemoError(f"cannot open {self.name} (no such device)")
-
-    def read(self):
-        while not self.flowing.wait(0.02):
-            pass
-        if not self.present:
-            raise EdgeemoError(f"{self.name} stopped delivering frames (unplugged?)")
-        time.sleep(1.0 / self.fps)
-        return self.frame
-
-    def close(self):
-        pass
-
-
-class StandInMicrophone:
-    """Speech, looped, ``speed`` times faster than real time (0.1 s chunks); ``overflow()`` makes the
-    next read report lost audio; ``unplug()``/``plug()`` like the camera."""
-
-    name = "microphone stand-in"
-    chunk = 1600
-
-    def __init__(self, speed: float = 10.0) -> None:
-        self.pcm = demo_audio(0.0, 4.0, 0.0)
-        self.speed, self.pos, self.opens, self.present, self.overflows = speed, 0, 0, True, 0
-
-    def unplug(self):
-        self.present = False
-
-    def plug(self):
-        self.present = True
-
-    def overflow(self):
-        self.overflows += 1
-
-    def open(self):
-        self.opens += 1
-        if not self.present:
-            raise EdgeemoError(f"cannot open {self.name} (no such device)")
-
-    def read(self):
-        if not self.present:
-            raise EdgeemoError(f"{self.name} stopped delivering audio (unplugged?)")
-        if self.overflows:
-            self.overflows -= 1
-            raise SourceOverflow(f"{self.name}: input overflowed (audio was lost)")
-        time.sleep(self.chunk / SAMPLE_RATE / self.speed)
-        if self.pos + self.chunk > len(self.pcm):
-            self.pos = 0
-        self.pos += self.chunk
-        return self.pcm[self.pos - self.chunk : self.pos]
-
-    def close(self):
-        pass
 
 
 class ListSink:
@@ -155,7 +70,7 @@ def get_json(url: str, headers: dict | None = None) -> dict:
 
 
 def test_camera_unplugged_and_back_while_the_voice_keeps_publishing(face_model, voice_model, face_frame):
-    camera, mic, sink = StandInCamera(face_frame), StandInMicrophone(), ListSink()
+    camera, mic, sink = StandInCamera([face_frame], fps=20), StandInMicrophone(speed=10), ListSink()
     http = HttpSink(port=0)
     p = Pipeline(camera, mic, FacePath(face_model), VoicePath(voice_model), [sink, http], settings=QUICK)
     with running(p):
@@ -185,7 +100,7 @@ def test_camera_unplugged_and_back_while_the_voice_keeps_publishing(face_model, 
 
 def test_microphone_overflow_is_counted_and_unplugging_it_leaves_the_face_running(face_model, voice_model,
                                                                                    face_frame):
-    camera, mic = StandInCamera(face_frame), StandInMicrophone()
+    camera, mic = StandInCamera([face_frame], fps=20), StandInMicrophone(speed=10)
     p = Pipeline(camera, mic, FacePath(face_model), VoicePath(voice_model), [ListSink()], settings=QUICK)
     with running(p):
         wait_until(lambda: p.counters.windows > 0, 20, "a voice window")
@@ -216,7 +131,7 @@ def test_a_gap_restarts_the_voice_window(voice_model):
 
 
 def test_a_stalled_camera_is_reported_and_recovers(face_model, face_frame):
-    camera = StandInCamera(face_frame)
+    camera = StandInCamera([face_frame], fps=20)
     p = Pipeline(camera, None, FacePath(face_model), None, [ListSink()], settings=QUICK)
     with running(p):
         wait_until(lambda: p.counters.frames_in > 2, 10, "frames")
@@ -246,7 +161,8 @@ class BlockingSink:
 def test_a_blocked_sink_never_stalls_the_pipeline(face_model, face_frame):
     stuck, good = BlockingSink(), ListSink()
     settings = PipelineSettings(publish_interval_s=0.0, heartbeat_s=0.2, sink_queue=5, stall_s=0.5)
-    p = Pipeline(StandInCamera(face_frame, fps=30), None, FacePath(face_model), None, [stuck, good], settings=settings)
+    camera = StandInCamera([face_frame], fps=30)
+    p = Pipeline(camera, None, FacePath(face_model), None, [stuck, good], settings=settings)
     with running(p):
         wait_until(lambda: len(good.results) > 20, 10, "results to the working sink")
         h = p.health()
@@ -256,21 +172,6 @@ def test_a_blocked_sink_never_stalls_the_pipeline(face_model, face_frame):
         stuck.release.set()
         wait_until(lambda: p.health()["sinks"]["stuck"]["state"] == "ok", 5, "the sink catching up")
     assert p.counters.results_dropped > 0 and stuck.count > 0
-
-
-class Disk:
-    """os.write with a switch: ``full`` makes writes fail with ENOSPC after ``partial`` bytes."""
-
-    def __init__(self):
-        self.full, self.partial = False, 0
-
-    def write(self, fd, data):
-        if self.full:
-            if self.partial:
-                n, self.partial = os.write(fd, data[: self.partial]), 0
-                return n
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        return os.write(fd, data)
 
 
 def test_disk_full_drops_and_counts_lines_then_resumes_with_whole_lines(tmp_path):
@@ -291,7 +192,8 @@ def test_disk_full_drops_and_counts_lines_then_resumes_with_whole_lines(tmp_path
 
 def test_a_real_full_device_in_a_running_pipeline(face_model, face_frame):
     file_sink, good = RotatingFileSink("/dev/full", max_bytes=10), ListSink()  # never rotated: not a regular file
-    p = Pipeline(StandInCamera(face_frame), None, FacePath(face_model), None, [file_sink, good], settings=QUICK)
+    camera = StandInCamera([face_frame], fps=20)
+    p = Pipeline(camera, None, FacePath(face_model), None, [file_sink, good], settings=QUICK)
     with running(p):
         wait_until(lambda: len(good.results) > 5, 10, "results")
         wait_until(lambda: p.health()["sinks"]["file"]["dropped"] > 3, 5, "dropped lines")
@@ -387,10 +289,10 @@ def test_too_many_event_streams_get_503():
 
 
 def test_mqtt_broker_dies_and_returns_while_the_pipeline_runs(tmp_path, face_model, face_frame):
-    broker = Broker(tmp_path).start()
+    broker = MosquittoBroker(tmp_path).start()
     http = HttpSink(port=0)
     mqtt = MqttSink("127.0.0.1", broker.port, topic_prefix="f", retry_initial_s=0.05, retry_max_s=0.2)
-    p = Pipeline(StandInCamera(face_frame), None, FacePath(face_model), None, [http, mqtt], settings=QUICK)
+    p = Pipeline(StandInCamera([face_frame], fps=20), None, FacePath(face_model), None, [http, mqtt], settings=QUICK)
     try:
         with running(p):
             health = lambda: get_json(http.url + "/health")  # noqa: E731

@@ -5,10 +5,8 @@ results delivered, drops counted), username/password, and TLS with a CA made her
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -20,17 +18,11 @@ import pytest
 from edgeemo.device.config import from_dict
 from edgeemo.device.daemon import build_sinks
 from edgeemo.device.sinks import MqttSink
+from edgeemo.device.standins import MosquittoBroker as Broker
 from edgeemo.errors import EdgeemoError
 
-MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
 FAST = {"retry_initial_s": 0.05, "retry_max_s": 0.2, "connect_timeout_s": 5.0}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_until(predicate, timeout: float = 10.0, what: str = "condition", detail=None):
@@ -42,45 +34,6 @@ def wait_until(predicate, timeout: float = 10.0, what: str = "condition", detail
             return value
         time.sleep(0.01)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}" + (f": {detail()}" if detail else ""))
-
-
-class Broker:
-    """A Mosquitto process with its own config in a temp folder; ``stop`` and ``start`` keep the port."""
-
-    def __init__(self, folder: Path, extra: str = "", persistence: bool = False) -> None:
-        self.folder, self.port = folder, free_port()
-        self.conf = folder / "mosquitto.conf"
-        lines = [f"listener {self.port} 127.0.0.1", f"log_dest file {folder / 'mosquitto.log'}"]
-        if os.geteuid() == 0:  # as root mosquitto would switch to its own user, who cannot read pytest's tmp
-            lines.append("user root")
-        if "password_file" not in extra:
-            lines.append("allow_anonymous true")
-        if persistence:
-            lines += ["persistence true", f"persistence_location {folder}/"]
-        self.conf.write_text("\n".join(lines) + "\n" + extra)
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> Broker:
-        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE)
-
-        def listening() -> bool:
-            assert self.proc.poll() is None, self.proc.stderr.read().decode() + self.log()
-            with socket.socket() as s:
-                return s.connect_ex(("127.0.0.1", self.port)) == 0
-
-        wait_until(listening, 10.0, "mosquitto to listen")
-        return self
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            self.proc.wait(timeout=10)
-        self.proc = None
-
-    def log(self) -> str:
-        path = self.folder / "mosquitto.log"
-        return path.read_text() if path.exists() else ""
 
 
 @pytest.fixture

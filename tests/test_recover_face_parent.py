@@ -1,10 +1,9 @@
-"""benchmarks/release/recover_face_parent.py: a custom CNN exported to float ONNX (BatchNorm folded by
-tf2onnx) is rebuilt as a Keras model that computes the same outputs, and whose BatchNorm
-statistics are those of the data, so training mode computes nearly the same function too."""
+"""edgeemo.train.recover (used by benchmarks/release/recover_face_parent.py): a custom CNN exported to
+float ONNX (BatchNorm folded by tf2onnx) is rebuilt as a Keras model that computes the same outputs, and
+whose BatchNorm statistics are those of the data, so training mode computes nearly the same function too."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -12,16 +11,6 @@ import pytest
 
 pytest.importorskip("tensorflow")
 pytest.importorskip("tf2onnx")
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def load_script():
-    script = ROOT / "benchmarks" / "release" / "recover_face_parent.py"
-    spec = importlib.util.spec_from_file_location("recover_face_parent", script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_rebuilt_model_matches_its_onnx_export(tmp_path: Path) -> None:
@@ -39,11 +28,12 @@ def test_rebuilt_model_matches_its_onnx_export(tmp_path: Path) -> None:
                                rng.uniform(0.2, 2.0, n)])
     onnx_file = convert_onnx(model, tmp_path / "face-float.onnx")
 
-    recover = load_script()
+    from edgeemo.train.recover import onnx_weights, rebuild
+
     config = {"arch": "custom-cnn", "input_shape": [48, 48, 1], "bn_momentum": 0.99, "dropout": 0.3,
               "block_dropout": 0.1}
     faces = rng.uniform(0, 1, (96, 48, 48, 1)).astype(np.float32)
-    rebuilt = recover.rebuild(config, recover.onnx_weights(onnx_file), faces[:64])
+    rebuilt = rebuild(config, onnx_weights(onnx_file), faces[:64])
 
     session = ort.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
     reference = session.run(None, {session.get_inputs()[0].name: faces})[0]
@@ -62,7 +52,8 @@ def test_rebuilt_model_matches_its_onnx_export(tmp_path: Path) -> None:
 
 def test_split_is_recut_with_the_runs_split_seed() -> None:
     # The shipped face run trained with --seed 1 --split-seed 0: its validation faces are cut by 0.
-    recover = load_script()
-    assert recover.cut_seed({"settings": {"seed": 1}, "split_seed": 0}) == 0
-    assert recover.cut_seed({"settings": {"seed": 1}, "split_seed": None}) == 1
-    assert recover.cut_seed({"settings": {"seed": 2}}) == 2
+    from edgeemo.train.recover import cut_seed
+
+    assert cut_seed({"settings": {"seed": 1}, "split_seed": 0}) == 0
+    assert cut_seed({"settings": {"seed": 1}, "split_seed": None}) == 1
+    assert cut_seed({"settings": {"seed": 2}}) == 2

@@ -147,3 +147,13 @@ def test_shipped_voice_models_reproduce_their_manifest_accuracy_on_the_held_out_
         assert metrics["n"] == len(kept) == 240
         accuracy = np.mean(model.predict(x).argmax(1) == clips.labels[kept])
         assert accuracy == pytest.approx(claimed, abs=1.5 / len(kept)), name
+
+
+def test_a_result_stamp_tells_current_from_stale_models():
+    from edgeemo.shipped import shipped_sha256, stale_models
+
+    current = shipped_sha256(["face", "voice"])
+    assert stale_models(current) == []
+    assert stale_models({**current, "face": "0" * 64}) == ["face"]  # measured an earlier face model
+    assert stale_models({"runs/other.tflite": "1" * 64}) == []  # not a shipped model: nothing to compare
+    assert stale_models(None) is None  # no stamp: which models is not recorded

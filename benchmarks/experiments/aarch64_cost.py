@@ -25,6 +25,8 @@ import sys
 import time
 from pathlib import Path
 
+from edgeemo.shipped import shipped_sha256
+
 REPO = Path(__file__).resolve().parents[2]
 ENV = REPO / "benchmarks" / "experiments" / "aarch64_env.sh"
 PROBE = REPO / "benchmarks" / "experiments" / "aarch64_probe.py"
@@ -331,6 +333,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.smoke_json and args.smoke_json.is_file():
         res["smoke"] = json.loads(args.smoke_json.read_text())
     if args.json:
+        res["models_sha256"] = shipped_sha256(args.models)
         args.json.write_text(json.dumps(res, indent=2) + "\n")
     if args.md:
         args.md.write_text(render_md(res))

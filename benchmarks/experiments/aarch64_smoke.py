@@ -177,11 +177,16 @@ def main(argv: list[str] | None = None) -> int:
     ok = all(r["pass"] for r in checks)
     print(f"{sum(r['pass'] for r in checks)} passed, {sum(not r['pass'] for r in checks)} failed")
     if args.json:
+        from edgeemo.shipped import shipped_sha256
+
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                                          "int8_lsb": args.int8_lsb, "prob_tol": args.prob_tol,
                                          "seconds": seconds, "rows": rows, "demo": demo_rows,
-                                         "pass": ok}, indent=2) + "\n")
+                                         "pass": ok,
+                                         "models_sha256": shipped_sha256([m for ms, _ in TASKS.values()
+                                                                          for m in ms])},
+                                        indent=2) + "\n")
     return 0 if ok else 1
 
 

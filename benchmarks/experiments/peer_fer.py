@@ -587,6 +587,9 @@ def run(args: argparse.Namespace) -> None:
         },
     }
     out_dir.mkdir(parents=True, exist_ok=True)
+    from edgeemo.shipped import shipped_sha256
+
+    report["models_sha256"] = shipped_sha256(EDGEEMO_MODELS)
     (out_dir / "peer_fer.json").write_text(json.dumps(report, indent=2) + "\n")
     (out_dir / "peer_fer.md").write_text(render(report))
     print(f"wrote {out_dir / 'peer_fer.json'} and {out_dir / 'peer_fer.md'}")

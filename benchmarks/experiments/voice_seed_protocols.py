@@ -51,7 +51,8 @@ def main() -> None:
             metrics = json.loads((ROOT / run / "metrics.json").read_text())
             row = {"protocol": name, "arch": arch, "command": " ".join(cmd), "seed_reported": seed_numbers.get(arch)}
             rows.append({**row, **{k: metrics[k] for k in ("accuracy", "macro_f1", "uar", "n", "params")}})
-    (RESULTS / "voice_seed_protocols.json").write_text(json.dumps(rows, indent=2))
+    # the runs trained here, no shipped model
+    (RESULTS / "voice_seed_protocols.json").write_text(json.dumps({"models_sha256": {}, "rows": rows}, indent=2))
     lines = [
         "# Voice: the seed papers' protocols (random clip-level splits: speakers LEAK)",
         "",

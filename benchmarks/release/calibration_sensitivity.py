@@ -31,6 +31,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from edgeemo.shipped import shipped_sha256
+
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "benchmarks" / "results" / "release"
 MODELS = ROOT / "edgeemo" / "models"
@@ -190,6 +192,7 @@ def main() -> None:
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     stem = "calibration_sensitivity" + ("" if task == "face" else f"_{task}")
+    report["models_sha256"] = shipped_sha256([task, f"{task}-float"])
     (RESULTS / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
     (RESULTS / f"{stem}.md").write_text(render(report))
     print(f"wrote {RESULTS / stem}.json and .md")

@@ -44,6 +44,8 @@ from edgeemo.runtime import quantize
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "suite"))
 from latency_matrix import time_calls  # noqa: E402
 
+from edgeemo.shipped import shipped_sha256
+
 RESULTS = Path(__file__).resolve().parents[1] / "results" / "robustness"
 
 
@@ -157,6 +159,7 @@ def main() -> None:
         "detector": settings.detector,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    result["models_sha256"] = shipped_sha256(["face", "voice"])
     args.out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
     targets = [
         ("sustained frames processed / s", f"{result['fps_processed']} of {result['fps_in']} in", ">= 30"),

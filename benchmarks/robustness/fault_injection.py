@@ -1,8 +1,9 @@
 """Fault injection against a running daemon: the real ``Pipeline`` built by ``edgeemo run``'s
 ``build_pipeline`` with the shipped models, stand-in camera and microphone that break on command
-(``fault_standins.py``), and real outputs: the HTTP server (``/health`` polled over HTTP every
-0.1 s, a normal ``/events`` client reading throughout), a rotating JSON-lines file, and, in the
-MQTT scenarios, a real Mosquitto broker on a free loopback port with a real paho subscriber.
+(``edgeemo.device.standins``, shared with the tests; ``fault_standins.py`` adds the observers), and
+real outputs: the HTTP server (``/health`` polled over HTTP every 0.1 s, a normal ``/events`` client
+reading throughout), a rotating JSON-lines file, and, in the MQTT scenarios, a real Mosquitto broker
+on a free loopback port with a real paho subscriber.
 
 Each scenario runs one daemon and injects its fault ``--repeats`` times (a baseline, the fault
 for ``outage`` seconds, then the fault removed and the recovery watched). Per repeat: did the
@@ -45,17 +46,10 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from fault_standins import (  # noqa: E402
-    MOSQUITTO,
-    Broker,
-    Disk,
-    RecordingSink,
-    SseClient,
-    StandInCamera,
-    StandInMicrophone,
-    Subscriber,
-    wait_until,
-)
+from fault_standins import RecordingSink, SseClient, Subscriber, wait_until  # noqa: E402
+
+from edgeemo.device.standins import MOSQUITTO, Disk, MosquittoBroker, StandInCamera, StandInMicrophone
+from edgeemo.shipped import shipped_sha256
 
 RESULTS = Path(__file__).resolve().parents[1] / "results" / "robustness"
 INSTANT_WINDOW_S = 2.0  # "during" an instant fault (a file rotated away): the 2 s after it
@@ -169,11 +163,12 @@ class Daemon:
         self.http = HttpSink(h.host, 0, sse_queue=h.sse_queue, max_clients=h.max_clients,
                              client_timeout_s=h.client_timeout_s)
         sinks: list[Any] = [self.recorder, self.file, self.http]
-        self.broker: Broker | None = None
+        self.broker: MosquittoBroker | None = None
         self.subscriber: Subscriber | None = None
         self.mqtt = None
         if mqtt:
-            self.broker = Broker(folder).start()
+            self.broker = MosquittoBroker(folder, "autosave_interval 1\nmax_queued_messages 100000\n",
+                                          persistence=True).start()
             self.subscriber = Subscriber(self.broker.port, "bench")
             p = self.cfg.pipeline
             self.mqtt = MqttSink("127.0.0.1", self.broker.port, "bench", client_id="bench-daemon",
@@ -736,6 +731,7 @@ def main() -> None:
                                                                  else "")
     result["command"] = command
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    result["models_sha256"] = shipped_sha256(["face", "voice"])
     args.out.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")
     text = render(result, command)
     args.out.with_suffix(".md").write_text(text)

@@ -53,6 +53,7 @@ import numpy as np
 import soundfile as sf
 
 from edgeemo.errors import EdgeemoError
+from edgeemo.shipped import shipped_sha256
 
 RESULTS = Path(__file__).resolve().parents[1] / "results" / "robustness"
 MODELS = Path(__file__).resolve().parents[2] / "edgeemo" / "models"
@@ -642,6 +643,7 @@ def main() -> None:
     }
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
+        report["models_sha256"] = shipped_sha256()  # every shipped model and manifest is fuzzed
         args.out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
         args.out.with_suffix(".md").write_text(render(report))
     print(render(report))

@@ -19,7 +19,6 @@ import json
 import os
 import platform
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,15 +30,11 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 from device_pipeline import make_inputs  # noqa: E402 - the replay clip and WAV of the pipeline benchmark
 
+from edgeemo.device.standins import free_port
+
 RESULTS = Path(__file__).resolve().parents[1] / "results" / "robustness"
 RSS_GROWTH_LIMIT_MB = 5.0
 CLI = "import sys; from edgeemo.cli import app; sys.argv[0] = 'edgeemo'; app()"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def proc_sample(pid: int) -> dict[str, float]:

@@ -44,6 +44,8 @@ from typing import Any
 
 import numpy as np
 
+from edgeemo.shipped import shipped_sha256
+
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT.parent / "shared" / "data"
 RESULTS = ROOT / "benchmarks" / "results" / "suite"
@@ -254,6 +256,7 @@ def run(out: Path = RESULTS, quick: bool = False, say: Callable[[str], None] = p
     ood = report["out_of_domain"]
     if "skipped" not in ood:
         ood["plot"] = str(plot(ood, out / "fusion" / "fusion-weight-ood.png", ood_title(ood)).relative_to(out))
+    report["models_sha256"] = shipped_sha256(["face", "voice"])
     (out / "fusion_pseudo_paired.json").write_text(json.dumps(report, indent=1) + "\n")
     (out / "fusion_pseudo_paired.md").write_text(render(report))
     return report

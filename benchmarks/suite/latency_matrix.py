@@ -332,6 +332,9 @@ def run(out: Path, quick: bool = False, say: Callable[[str], None] = print) -> d
     out.mkdir(parents=True, exist_ok=True)
     plots = write_plots(report, out / "latency")
     report["plots"] = [str(p.relative_to(out)) for p in plots]
+    from edgeemo.shipped import shipped_sha256
+
+    report["models_sha256"] = shipped_sha256([m for ms in MODELS.values() for m in ms])
     (out / "latency.json").write_text(json.dumps(report, indent=1) + "\n")
     (out / "latency.md").write_text(render(report))
     return report

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeemo.report import float_parent, recall_change
+from edgeemo.shipped import stale_models
 
 
 def pct(v: float | None) -> str:
@@ -264,7 +265,7 @@ def other_release(out: Path) -> list[str]:
     seed = _load(out, "experiments/voice_seed_protocols.json")
     if seed:
         lines.append("- Voice, seed papers' leaky random-split protocols (`experiments/voice_seed_protocols.md`): "
-                     + ", ".join(f"{r['protocol']} {r['arch']} {pct(r['accuracy'])}" for r in seed) + ".")
+                     + ", ".join(f"{r['protocol']} {r['arch']} {pct(r['accuracy'])}" for r in seed["rows"]) + ".")
     fuzz = _load(out, "robustness/fuzz.json")
     if fuzz:
         t = fuzz["total"]
@@ -298,6 +299,33 @@ def other_release(out: Path) -> list[str]:
     if (out / "experiments/face_accuracy_attempts.md").exists():
         lines.append("- What was tried to raise the face model's accuracy, and training speed: "
                      "`experiments/face_accuracy_attempts.md`.")
+    return [*lines, ""]
+
+
+def stale_results(out: Path) -> list[dict[str, Any]]:
+    """Result JSON files under ``out`` that were not measured on the models shipped now: a stamped shipped
+    model (``models_sha256``) whose file changed since, or no stamp at all (measured before stamping)."""
+    stale = []
+    for path in sorted(out.rglob("*.json")):
+        rel = str(path.relative_to(out))
+        if rel == "suite.json" or "training" in path.parts:
+            continue
+        doc = json.loads(path.read_text())
+        changed = stale_models(doc.get("models_sha256") if isinstance(doc, dict) else None)
+        if changed is None:
+            stale.append({"file": rel, "why": "not stamped: measured before results recorded their models' sha256"})
+        elif changed:
+            stale.append({"file": rel, "why": f"measured an earlier {', '.join(changed)} (sha256 differs)"})
+    return stale
+
+
+def stale_section(stale: list[dict[str, Any]]) -> list[str]:
+    if not stale:
+        return ["## Results on models no longer shipped", "", "None: every result measured the shipped models.", ""]
+    lines = ["## Results on models no longer shipped", "",
+             "These results stand for the models they measured, not for the ones shipped now; re-run their "
+             "scripts to refresh them.", "", "| result | why |", "|---|---|"]
+    lines += [f"| `{s['file']}` | {s['why']} |" for s in stale]
     return [*lines, ""]
 
 
@@ -364,5 +392,6 @@ def render_readme(out: Path, suite: dict[str, Any]) -> str:
               *latency_section(out), *overhead_and_device(out),
               "Accuracy against size and latency (Pareto, with the `fer` peer): `suite/plots/pareto-face.png`, "
               "`suite/plots/pareto-voice.png`.", "",
-              *peer_section(out), *other_release(out), *plots_section(out), *steps_section(suite)]
+              *peer_section(out), *other_release(out), *stale_section(suite.get("stale_results", [])),
+              *plots_section(out), *steps_section(suite)]
     return "\n".join(lines)

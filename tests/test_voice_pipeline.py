@@ -57,7 +57,7 @@ def corpus(tmp_path_factory) -> Path:
 def _train(corpus: Path, run: Path, arch: str, *extra: str):
     args = ["train", "voice", "--data", str(corpus), "--out", str(run), "--arch", arch, "--test-speakers", "4"]
     args += ["--window", "1.0", "--epochs", "3", "--batch-size", "16", "--aug-copies", "1", "--pitch", "0"]
-    args += ["--stretch", "0", *extra]
+    args += ["--stretch", "0", "--augment", "clip", *extra]  # fast; the channel augmentation: test_conv1d_...
     return runner.invoke(app, args, env=ENV)
 
 
@@ -115,12 +115,19 @@ def test_export_crnn_full_int8_tflite_and_dynamic_onnx(crnn_run, tmp_path):
 
 def test_conv1d_exports_static_int8_onnx(corpus, tmp_path):
     run = tmp_path / "conv1d"
-    assert _train(corpus, run, "conv1d", "--epochs", "1").exit_code == 0
+    # the default augmentation: one simulated channel (room, noise, microphone...) per speaker and copy
+    result = _train(corpus, run, "conv1d", "--epochs", "1", "--augment", "channel")
+    assert result.exit_code == 0, result.output
+    config = json.loads((run / "config.json").read_text())
+    assert config["channel_augmentation"]["copies"] == 1 and config["augmentation"] is None
+    assert config["balance"] == "corpus-class"
     out = tmp_path / "m"
     result = runner.invoke(app, ["export", str(run), "--out", str(out), "--name", "c", "--force"], env=ENV)
     assert result.exit_code == 0, result.output
     onnx = read_manifest(out / "c-int8.onnx.json")
     assert onnx.quantization["format"] == "QDQ" and "recurrent_nodes" not in onnx.quantization
+    # the model adapts to its speaker, and says so in the manifest the device rebuilds its input from
+    assert onnx.preprocessing["adaptation"]["kind"] == "speaker_running"
 
 
 def test_predict_and_bench_voice_without_tensorflow(crnn_run, corpus, tmp_path):
@@ -146,6 +153,14 @@ def test_predict_and_bench_voice_without_tensorflow(crnn_run, corpus, tmp_path):
     assert data["tensorflow_imported"] is False and data["data"]["speakers"] == ["ravdess:04"]
     assert [m["quantization"] for m in data["models"]] == ["none", "int8"]
     assert all(m["n"] == 28 and m["preprocess_ms"] > 0 for m in data["models"])
+    assert data["data"]["adaptation"].startswith("causal per speaker")  # the run adapts (the default)
+    result = run_cli_without_tf(
+        ["bench", str(out / "v-int8.tflite"), "--data", str(corpus), "--speakers", "4", "--runs", "2",
+         "--warmup", "0", "--json", str(report), "--no-plots", "--no-adapt"],
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(report.read_text())["data"]["adaptation"].startswith("off (--no-adapt)")
 
 
 def test_face_model_refuses_audio_and_voice_model_refuses_faces(crnn_run, tmp_path):

@@ -298,7 +298,7 @@ def train_voice(
         "split": split_desc,
         "labels": list(EMOTIONS),
         "input_shape": [feats.n_frames, feats.n_features],
-        "preprocessing": VoicePreprocessing(feats).to_dict(),
+        "preprocessing": VoicePreprocessing(feats, adaptation=adaptation).to_dict(),  # statistics come later
         "augmentation": augmentation.to_dict() if augmentation else None,
         "channel_augmentation": channel.to_dict() if channel else None,
         "adaptation": adaptation.to_dict() if adaptation else None,

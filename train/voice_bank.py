@@ -163,6 +163,8 @@ class FeatureBank:
                 todo.append(speaker)
         if todo:
             self._compute(todo, ds, what)
+        else:
+            self.console.print(f"features from {self.folder} ({what}: {len(by_speaker)} speakers, cached)")
         parts = []
         for speaker, idx in by_speaker.items():
             data = self._load(speaker)

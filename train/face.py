@@ -149,6 +149,33 @@ def teacher_targets(
     return ((1.0 - weight) * onehot + weight * soft).astype(np.float32), info
 
 
+def add_extra_subjects(
+    train: FaceDataset, extra: Path, test_fraction: float, seed: int
+) -> tuple[FaceDataset, dict[str, Any]]:
+    """``train`` plus the training subjects of a second dataset (e.g. CK+48); whole subjects,
+    ``test_fraction`` of its faces, are held out and listed so they can be reported as unseen."""
+    pool = load_faces(extra, split="train")
+    if len(set(pool.groups)) < 2:
+        raise EdgeemoError("--extra-train needs a dataset with subjects (e.g. CK+48) to hold some out", extra)
+    keep, hold = group_split(pool.groups, test_fraction, seed)
+    added = pool.subset(keep)
+    merged = FaceDataset(
+        f"{train.name}+{pool.name}",
+        train.images + added.images,
+        np.concatenate([train.labels, added.labels]),
+        np.concatenate([train.groups.astype(str), added.groups.astype(str)]),
+        train.sources + added.sources,
+        train.excluded + pool.excluded,
+    )
+    held = sorted({str(g) for g in pool.subset(hold).groups})
+    return merged, {
+        "data": str(extra),
+        "train": {"n": len(added), "subjects": len(set(added.groups)), "classes": added.class_counts()},
+        "held_out_subjects": held,
+        "held_out_n": len(hold),
+    }
+
+
 def initialised(model: keras.Model, init_from: Path | None) -> keras.Model:
     """Copy the weights of a trained .keras model of the same architecture (fine-tuning start)."""
     if init_from is None:
@@ -190,6 +217,8 @@ def train_face(
     temperature: float = 2.0,
     equalize: str = "none",
     camera: CameraAugmentation | None = None,
+    extra_train: Path | None = None,
+    extra_test_fraction: float = 0.3,
 ) -> dict[str, Any]:
     """Train (or resume) a face model in ``out``; returns the test metrics of the best checkpoint.
 
@@ -207,6 +236,10 @@ def train_face(
         data, dataset, test_data, split, val_fraction, test_fraction,
         settings.seed if split_seed is None else split_seed, limit_per_class,
     )
+    if extra_train is not None:
+        train, split_desc["extra_train"] = add_extra_subjects(
+            train, extra_train, extra_test_fraction, settings.seed if split_seed is None else split_seed
+        )
     console.print(
         f"loaded in {time.time() - t0:.1f}s on {hardware}: train {len(train)}, val {len(val)}, test {len(test)}"
     )
@@ -221,6 +254,7 @@ def train_face(
         "preprocessing": pre.to_dict(),
         "augmentation": augmentation.to_dict(),
         "camera_augmentation": camera.to_dict() if camera else None,
+        "extra_train": None if extra_train is None else str(extra_train),
         "settings": asdict(settings),
         "class_weight": class_weight,
         "bn_momentum": bn_momentum,

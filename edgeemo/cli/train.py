@@ -141,6 +141,10 @@ def train_face_cmd(
         float, typer.Option(help="Camera augmentation: probability of each of exposure, blur, small face, sensor "
                             "noise and JPEG on the raw crop, before the preprocessing (0 = off).")
     ] = 0.0,
+    extra_train: Annotated[
+        Path | None, typer.Option(help="A second dataset with subjects (e.g. CK+48) whose training subjects join "
+                                  "the training set; whole subjects are held out and listed in config.json.")
+    ] = None,
 ) -> None:
     """Train a face emotion model (48x48 gray) and report held-out test metrics."""
     from edgeemo.face import EQUALIZE
@@ -155,6 +159,7 @@ def train_face_cmd(
     options.check_paths("--init-from", [init_from] if init_from else [])
     options.check_paths("--weights", [weights] if weights else [])
     options.check_paths("--teacher", [teacher] if teacher else [])
+    options.check_paths("--extra-train", [extra_train] if extra_train else [])
 
     from edgeemo.train.face import train_face
     from edgeemo.train.face_augment import CameraAugmentation, FaceAugmentation
@@ -184,6 +189,7 @@ def train_face_cmd(
         temperature=temperature,
         equalize=equalize,
         camera=CameraAugmentation(p=camera_p) if camera_p > 0 else None,
+        extra_train=extra_train,
     )
 
 
@@ -244,21 +250,13 @@ def train_voice_cmd(
         bool, typer.Option(help="Standardise each clip by the running statistics of its speaker (no labels), as "
                            "the device does online; bench applies it per speaker. --no-adapt: training statistics.")
     ] = True,
-    prior_clips: Annotated[
-        float, typer.Option(help="Adaptation: clips' worth of training statistics a new speaker starts from.")
-    ] = 5.0,
-    balance: Annotated[
-        str, typer.Option(help="corpus-class: every (corpus, class) pair weighs the same (sample weights); "
-                          "none: --class-weight only.")
-    ] = "corpus-class",
+    prior_clips: Annotated[float, typer.Option(help="Adaptation: clips' worth of training statistics first.")] = 5.0,
+    balance: Annotated[str, typer.Option(help="corpus-class (each pair weighs the same) or none.")] = "corpus-class",
     test_data: Annotated[
         str | None, typer.Option(help="Corpora tested whole (leave-one-corpus-out), comma-separated; --data is "
                                  "then cut into train and validation only.")
     ] = None,
-    exclude_speakers: Annotated[
-        str | None, typer.Option(help="Speakers left out of training, validation and test (e.g. another "
-                                 "protocol's held-out speakers), comma-separated.")
-    ] = None,
+    exclude_speakers: Annotated[str | None, typer.Option(help="Speakers left out of every split.")] = None,
     feature_cache: Annotated[
         Path | None, typer.Option(help="Shared per-speaker feature folder (float16), reused by every run with the "
                                   "same front end, augmentation and seed. Default: voice-features beside --out.")

@@ -92,3 +92,31 @@ def test_doctor_prints_no_opencv_or_jack_lines(tmp_path):
     proc = run_cli_without_tf(["doctor", "--json"], tmp_path)
     for noise in ("[ WARN:", "Cannot connect to server", "JackShmReadWritePtr", "XNNPACK"):
         assert noise not in proc.stderr
+
+
+def test_on_a_terminal_errors_keep_their_colour_and_the_chatter_stays_hidden(tmp_path):
+    # the filter on fd 2 must not hide the terminal from rich: errors are still red on a TTY
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    from conftest import NO_TF
+
+    main, child = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-c", NO_TF, "predict", "face", str(tmp_path / "none.jpg")],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=child, cwd=tmp_path,
+                            env={**os.environ, "TERM": "xterm", "COLUMNS": "200"})
+    os.close(child)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(main, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(main)
+    assert proc.wait(timeout=60) == 1
+    assert b"\x1b[31merror:" in out and b"none.jpg" in out and b"XNNPACK" not in out

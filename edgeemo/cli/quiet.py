@@ -4,7 +4,8 @@ Native code writes straight to file descriptor 2, past Python's ``sys.stderr``: 
 TensorFlow Lite XNNPACK delegate" on every model load, absl/TensorFlow start-up lines, OpenCV's "[ WARN:"
 when a camera index does not open, JACK's "Cannot connect to server" when PortAudio probes. ``quieten``
 turns down what has a switch (TensorFlow's log level, OpenCV's, Keras' shuffle warning) and routes fd 2
-through a pipe whose reader drops the known lines and passes everything else through at once.
+through a pipe whose reader drops the known lines and passes everything else through at once; Python's own
+``sys.stderr`` keeps writing to the terminal itself.
 """
 
 from __future__ import annotations
@@ -70,8 +71,12 @@ def quieten(verbose: bool) -> None:
     sys.stderr.flush()
     terminal = os.dup(2)
     read_fd, write_fd = os.pipe()
-    os.dup2(write_fd, 2)
+    os.dup2(write_fd, 2)  # native code (and child processes) now write into the filter
     os.close(write_fd)
+    # Python writes straight to the terminal, so rich still sees a terminal (colours, progress bars);
+    # the file stays open for the life of the process.
+    sys.stderr = open(  # noqa: SIM115
+        terminal, "w", buffering=1, encoding=sys.stderr.encoding, errors="backslashreplace", closefd=False)
     pump = threading.Thread(target=_pump, args=(read_fd, terminal), name="stderr-filter", daemon=True)
     pump.start()
 

@@ -26,8 +26,9 @@ class FaceAugmentation:
         return asdict(self)
 
 
-def face_augmenter(cfg: FaceAugmentation, seed: int = 0) -> keras.Sequential:
-    """A stack of random layers; call it with ``training=True`` on a batch of (N, H, W, 1) images."""
+def face_augmenter(cfg: FaceAugmentation, seed: int = 0) -> keras.Sequential | None:
+    """A stack of random layers; call it with ``training=True`` on a batch of (N, H, W, 1) images.
+    None when every transform is off (no augmentation)."""
     stack: list[layers.Layer] = []
     if cfg.flip:
         stack.append(layers.RandomFlip("horizontal", seed=seed))
@@ -43,7 +44,7 @@ def face_augmenter(cfg: FaceAugmentation, seed: int = 0) -> keras.Sequential:
         stack.append(layers.RandomContrast(cfg.contrast, value_range=(0.0, 1.0), seed=seed + 5))
     if cfg.noise_std:
         stack.append(layers.GaussianNoise(cfg.noise_std, seed=seed + 6))
-    return keras.Sequential(stack, name="face_augmentation")
+    return keras.Sequential(stack, name="face_augmentation") if stack else None
 
 
 @dataclass(frozen=True)

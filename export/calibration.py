@@ -229,6 +229,9 @@ def load_run_split(source: ExportSource, which: str) -> FaceDataset:
     assert source.run_dir is not None and source.data is not None
     config, data = source.config, source.data
     wanted = source.split_sources[which]
+    extra = config.get("extra_train")
+    if which == "train" and extra:  # calibrate on the main dataset's faces; the extra subjects are few
+        wanted = [w for w in wanted if not str(w).startswith(str(extra))]
     if not wanted:
         raise EdgeemoError(f"split.json has an empty {which!r} split", source.run_dir / "split.json")
     limit = source.limit_per_class

@@ -121,6 +121,8 @@ def split_faces(config: dict[str, Any], split: dict[str, list[str]], run: Path,
     pools = [load_faces(data, split="train")]
     if test_root != data or (data / "publictest").is_dir():
         pools.append(load_faces(test_root, split="publictest"))
+    if config.get("extra_train"):  # a second dataset's training subjects (train face --extra-train)
+        pools.append(load_faces(Path(config["extra_train"]), split="train"))
     index = {src: (pool, i) for pool in pools for i, src in enumerate(pool.sources)}
     out = {}
     for name in names:

@@ -132,8 +132,10 @@ def training_info(source: ExportSource, model: Any) -> dict[str, Any]:
         info["test_n"] = metrics.get("n")
     if config.get("settings"):
         info["epochs"] = config["settings"].get("epochs")
-    if config.get("augmentation"):
-        info["augmentation"] = config["augmentation"]
+    for key in ("augmentation", "camera_augmentation", "channel_augmentation", "balance", "extra_train",
+                "exclude_speakers"):  # what the model saw in training, beyond the split
+        if config.get(key):
+            info[key] = config[key]
     if config.get("ensemble"):  # edgeemo train ensemble: members, their options and validation accuracy
         info["ensemble"] = config["ensemble"]
     # how the weights came to be

@@ -235,7 +235,8 @@ def preprocess_files(
     Clips without speech are left out (their indices are missing from ``kept``). An adapting
     model with ``speakers`` (one name per path) hears each speaker's clips in a seeded random
     order, each standardised by that speaker's running statistics so far, current clip
-    included: causal, as on a device. Without ``speakers`` every clip stands alone. Rows come
+    included: causal, as on a device. The order depends on the set of paths and the seed, not
+    on the order they are given in. Without ``speakers`` every clip stands alone. Rows come
     back in the order of ``paths`` either way.
     """
     order = np.arange(len(paths))
@@ -243,7 +244,8 @@ def preprocess_files(
     if speakers is not None and pre.adaptation is not None:
         if len(speakers) != len(paths):
             raise EdgeemoError(f"got {len(paths)} clips and {len(speakers)} speaker names")
-        order = np.random.default_rng(seed).permutation(len(paths))
+        by_name = np.argsort(np.asarray([str(p) for p in paths]), kind="stable")  # the same set: the same order
+        order = by_name[np.random.default_rng(seed).permutation(len(paths))]
     rows: dict[int, np.ndarray] = {}
     for done, i in enumerate(order):
         state = None

@@ -129,22 +129,27 @@ ALL_VOICE = ("voice", "voice-float", "voice-onnx", "voice-float-onnx")
 
 
 @requires_data("ravdess")
-def test_shipped_voice_models_reproduce_their_manifest_accuracy_on_the_held_out_actors():
-    # RAVDESS actors 17-20 (240 clips), the test speakers recorded in the manifest: within one clip of it.
+def test_shipped_voice_models_reproduce_their_manifest_accuracy_on_the_held_out_speakers():
+    # The test speakers recorded in the manifest (RAVDESS 17-20 and the other corpora's held-out speakers),
+    # through bench's path (an adapting model hears each speaker in the seeded order export used): within one clip.
     from edgeemo.bench import load_clips
     from edgeemo.predict import open_voice_model
     from edgeemo.voice import preprocess_files
 
-    clips = load_clips(SHARED_DATA / "ravdess", ["17", "18", "19", "20"], None)
+    manifest = open_voice_model("voice").runner.manifest
+    speakers = manifest.training["split"]["test"]["speakers"]
+    corpora = sorted({s.split(":")[0] for s in speakers})
+    clips = load_clips(",".join(str(SHARED_DATA / c) for c in corpora), speakers, None)
+    assert clips.speakers() == sorted(speakers)
     x = kept = None
     for name in ALL_VOICE:
         model = open_voice_model(name)
-        assert model.runner.manifest.training["split"]["test"]["speakers"] == clips.speakers()
+        assert model.runner.manifest.training["split"]["test"]["speakers"] == speakers
         if x is None:
-            x, kept = preprocess_files(clips.paths, model.preprocessing)
+            x, kept = preprocess_files(clips.paths, model.preprocessing, speakers=[str(g) for g in clips.groups])
         metrics = model.runner.manifest.metrics
         claimed = metrics.get("accuracy_quantized", metrics.get("accuracy"))
-        assert metrics["n"] == len(kept) == 240
+        assert metrics["n"] == len(kept)
         accuracy = np.mean(model.predict(x).argmax(1) == clips.labels[kept])
         assert accuracy == pytest.approx(claimed, abs=1.5 / len(kept)), name
 

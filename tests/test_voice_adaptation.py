@@ -120,7 +120,11 @@ def test_bench_order_is_causal_and_seeded(tmp_path):
     x2, _ = preprocess_files(paths, pre, speakers=speakers, seed=7)
     np.testing.assert_array_equal(x1, x2)  # seeded
     assert list(kept1) == list(range(12))  # rows in the order of the paths
-    first = int(np.random.default_rng(7).permutation(12)[0])  # heard first: only the prior and itself
+    by_name = np.argsort(np.asarray(paths))
+    first = int(by_name[np.random.default_rng(7).permutation(12)[0]])  # heard first: only the prior and itself
+    shuffled = list(reversed(paths))  # the same clips given in another order: the same inputs
+    x3, _ = preprocess_files(shuffled, pre, speakers=list(reversed(speakers)), seed=7)
+    np.testing.assert_array_equal(x3[::-1], x1)
     np.testing.assert_allclose(x1[first], preprocess_clip(_load(paths[first]), pre), atol=1e-6)
     alone, _ = preprocess_files(paths, pre)  # no speakers: every clip alone
     assert not np.allclose(alone, x1)

@@ -26,7 +26,8 @@ def test_shipped_model_opens_with_a_complete_manifest(name):
     m = runner.manifest
     assert m is not None and m.task == "face" and list(m.labels) == list(EMOTIONS)
     assert tuple(runner.input.shape[1:]) == (48, 48, 1)
-    assert FacePreprocessing.from_dict(m.preprocessing) == FacePreprocessing()
+    pre = FacePreprocessing.from_dict(m.preprocessing)
+    assert pre == FacePreprocessing(equalize=pre.equalize) and pre.input_shape == (48, 48, 1)
     assert m.training["arch"] == "custom-cnn" and "publictest" in json.dumps(m.training)
     assert m.metrics["n"] == 3589  # verified at export on all of PublicTest
     assert m.size_bytes < 5_500_000
@@ -45,9 +46,14 @@ ALL_FACE = ("face", "face-float", "face-onnx", "face-float-onnx")
 @pytest.fixture(scope="module")
 def publictest_predictions() -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Labels of all 3,589 FER2013 PublicTest faces and each shipped face model's predictions on them."""
+    from edgeemo.predict import open_face_model
+
     faces = load_faces(SHARED_DATA / "fer2013" / "publictest")
-    x = preprocess_faces(faces.images)
-    return faces.labels, {name: open_model(resolve_model(name)).predict(x).argmax(1) for name in ALL_FACE}
+    preds = {}
+    for name in ALL_FACE:  # each through the preprocessing its own manifest names (equalisation included)
+        model = open_face_model(name)
+        preds[name] = model.predict(preprocess_faces(faces.images, model.preprocessing)).argmax(1)
+    return faces.labels, preds
 
 
 @requires_data("fer2013", "publictest")

@@ -50,6 +50,7 @@ import latency_matrix  # noqa: E402
 import results_readme  # noqa: E402
 import summary_plots  # noqa: E402
 import voice_heldout  # noqa: E402
+import voice_robustness  # noqa: E402
 import voice_transfer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -199,6 +200,12 @@ def run_suite(out: Path, quick: bool, progress: Callable[[str, str], None]) -> d
          "suite/voice_transfer.py",
          lambda say: (voice_transfer.run(suite_out, quick=quick, say=say),
                       ["suite/voice_transfer.json", "suite/voice_transfer.md"])[1])
+    step("voice_robustness", "Voice through simulated capture: noise, rooms, microphones, telephone",
+         "suite/voice_robustness.py",
+         lambda say: (voice_robustness.run(["voice-float", "voice"], quick=quick, out=suite_out,
+                                                   previous=voice_transfer.PREVIOUS),
+                      ["suite/voice_robustness.json", "suite/voice_robustness.md",
+                       "suite/plots/voice_robustness.png"])[1])
 
     for name, kind, files, note, sets in TRAINED:
         def trained(say: Callable[[str], None], name=name, kind=kind, files=files, note=note, sets=sets) -> list[str]:

@@ -85,6 +85,9 @@ def run(models: list[str], out_dir: Path, with_fer: bool = True, limit: int | No
         report["models"]["fer"] = {"path": str(fer.path), "quantization": "fer's quantized TFLite"}
         report["accuracy"]["fer"] = {name: float(np.mean(fer.predict(imgs).argmax(axis=1) == y))
                                      for name, imgs in degraded.items()}
+    from edgeemo.shipped import resolve_model, sha256_of
+
+    report["models_sha256"] = {spec: sha256_of(resolve_model(spec)) for spec in report["accuracy"] if spec != "fer"}
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "camera_conditions.json").write_text(json.dumps(report, indent=2) + "\n")
     (out_dir / "camera_conditions.md").write_text(render(report))

@@ -80,6 +80,9 @@ def run(model_spec: str, data: Path, detectors: list[str], out_dir: Path, name: 
         if fer is not None:
             entry["fer"] = summary(score_through_camera(fer.predict(faces), found, photos.labels, IDENTITY))
         report["detectors"][det] = entry
+    from edgeemo.shipped import sha256_of
+
+    report["models_sha256"] = {model.spec: sha256_of(model.path)}  # which model file was measured
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
     (out_dir / f"{name}.md").write_text(render(report, name))

@@ -107,6 +107,7 @@ def run(out_dir: Path, limit: int | None = None, runs: int = 300) -> dict[str, A
                              "640x480 empty": timed(lambda d=det: detect_faces(empty, d, width), runs)}
         report["detectors"][name] = entry
     out_dir.mkdir(parents=True, exist_ok=True)
+    report["models_sha256"] = {}  # detectors only: no emotion model is measured
     (out_dir / "face_detectors.json").write_text(json.dumps(report, indent=2) + "\n")
     (out_dir / "face_detectors.md").write_text(render(report))
     print(f"wrote {out_dir / 'face_detectors.md'}")

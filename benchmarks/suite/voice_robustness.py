@@ -25,12 +25,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 import zlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # voice_transfer, run as a script or from run_all
 
 from edgeemo.audio import load_audio
 from edgeemo.labels import EMOTIONS
@@ -68,14 +71,28 @@ def conditions() -> list[str]:
 
 
 def make_rooms() -> dict[float, tuple[np.ndarray, float]]:
-    """One simulated room per RT60 (fixed seed), with its measured RT60."""
+    """One simulated room per RT60 (fixed seed), with its measured RT60.
+
+    Sabine's formula underestimates the decay of an image-source shoebox (a 0.6 s target
+    measures about 1.3 s), so the Sabine target of each room is searched on a grid until the
+    *measured* RT60 (pyroomacoustics' Schroeder integration) is closest to the one asked for.
+    """
     import pyroomacoustics as pra
 
     rooms = {}
     for rt in RT60S:
-        rng = np.random.default_rng(SEED + int(rt * 10))
-        h = room_impulse_response(rt, rng)
-        rooms[rt] = (h, float(pra.experimental.measure_rt60(h, fs=16000)))
+        best: tuple[float, np.ndarray, float] | None = None
+        for target in np.linspace(0.2, rt, 9):
+            rng = np.random.default_rng(SEED + int(rt * 10))  # the same room geometry for every target
+            try:
+                h = room_impulse_response(float(target), rng)
+            except ValueError:  # too little absorption possible for so short a decay in this room
+                continue
+            measured = float(pra.experimental.measure_rt60(h, fs=16000))
+            if best is None or abs(measured - rt) < abs(best[2] - rt):
+                best = (float(target), h, measured)
+        assert best is not None
+        rooms[rt] = (best[1], best[2])
     return rooms
 
 
@@ -107,7 +124,17 @@ def capture(x: np.ndarray, condition: str, rng: np.random.Generator, babble: np.
     raise ValueError(condition)
 
 
-def run(models: list[str], quick: bool = False, out: Path = RESULTS) -> dict[str, Any]:
+def run(models: list[str], quick: bool = False, out: Path = RESULTS, previous: str | None = None) -> dict[str, Any]:
+    """Score ``models`` (and the int8 voice model of git revision ``previous``) under every condition."""
+    import tempfile
+
+    from voice_transfer import PREVIOUS_LABEL, extract_previous
+
+    if previous:
+        tmp = Path(tempfile.mkdtemp(prefix="edgeemo-previous-voice-"))
+        int8 = next(p for p in extract_previous(previous, tmp) if p.name == "voice-int8.tflite")
+        models = [*models, str(int8)]
+    labels = {m: (f"{PREVIOUS_LABEL}, int8" if previous and m == models[-1] else m) for m in models}
     clips = []
     for corpus, speakers in SETS:
         ds = select_speakers(load_voice(DATA / corpus), speakers.split(","))
@@ -116,7 +143,8 @@ def run(models: list[str], quick: bool = False, out: Path = RESULTS) -> dict[str
         clips += [(p, int(y), str(g)) for p, y, g in zip(ds.paths, ds.labels, ds.groups, strict=True)]
     audio = {p: load_audio(p)[0] for p, _, _ in clips}
     rooms = make_rooms()
-    opened = {m: open_voice_model(m, threads=1) for m in models}
+    opened = {labels[m]: open_voice_model(m, threads=1) for m in models}
+    models = [labels[m] for m in models]
     results: dict[str, Any] = {}
     t0 = time.time()
     for cond in conditions() if not quick else ["clean", "white 10 dB", "reverb RT60 0.6 s", "telephone 8 kHz"]:
@@ -148,11 +176,15 @@ def run(models: list[str], quick: bool = False, out: Path = RESULTS) -> dict[str
             print(f"{cond:24s} {name:28s} {rep['accuracy']:.2%} (UAR {rep['uar']:.3f}, {len(ys)} clips, "
                   f"{no_speech} no speech)", flush=True)
     report = {
-        "models": {m: _model_info(opened[m]) for m in models},
+        "models": {m: {**_model_info(opened[m]), **({"path": f"git show {previous}:edgeemo/models/voice/"
+                                                           "voice-int8.tflite"} if "previous" in m else {})}
+                   for m in models},
         "sets": [f"{c} speakers {s}" for c, s in SETS],
+        "models_sha256": {m: _model_info(opened[m])["sha256"] for m in models},
         "rooms_measured_rt60_s": {str(rt): v[1] for rt, v in rooms.items()},
         "seed": SEED,
         "quick": quick,
+        "previous": previous,
         "seconds": round(time.time() - t0, 1),
         "results": results,
     }
@@ -182,14 +214,16 @@ def render(report: dict[str, Any]) -> str:
         "# Voice through simulated capture (held-out speakers)",
         "",
         "Command: `.venv/bin/python benchmarks/suite/voice_robustness.py"
-        + (" --quick" if report["quick"] else "") + f" --models {','.join(models)}`  ",
+        + (" --quick" if report["quick"] else "") + f" --models {','.join(m for m in models if 'previous' not in m)}"
+        + (f" --previous {report['previous']}" if report.get("previous") else "") + "`  ",
         f"Clips: {'; '.join(report['sets'])} (never trained or tuned on). Each condition is applied to every "
         "clip; models that adapt to the speaker hear each speaker's clips in a seeded order "
         "(one room / microphone per condition, as on a device). Accuracy (drop from clean, points).",
         "Simulated rooms, measured RT60: "
         + ", ".join(f"{k} s -> {v:.2f} s" for k, v in report["rooms_measured_rt60_s"].items()) + ".",
         "",
-        "| condition | " + " | ".join(f"{m} ({report['models'][m]['quantization']})" for m in models) + " |",
+        "| condition | " + " | ".join(m if report["models"][m]["quantization"] in m else
+                                     f"{m} ({report['models'][m]['quantization']})" for m in models) + " |",
         "|---|" + "---|" * len(models),
     ]
     for cond, row in report["results"].items():
@@ -231,5 +265,7 @@ if __name__ == "__main__":
     parser.add_argument("--models", default="voice-float,voice")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--previous", default="a2a570d",
+                        help="Also the int8 voice model of this git revision (the RAVDESS-only ensemble); '' = none.")
     args = parser.parse_args()
-    run(args.models.split(","), args.quick, args.out)
+    run(args.models.split(","), args.quick, args.out, args.previous or None)

@@ -217,6 +217,7 @@ def run(
         "adapt": True,
         "previous": previous or None,
         "models": info,
+        "models_sha256": {label: m["sha256"] for label, m in info.items()},  # the result stamp
         "sets": sets,
         "results": results,
         "training_runs": training_runs(training_dir),

@@ -198,7 +198,7 @@ def standardize_clip(x: np.ndarray, span: tuple[int, int], pre: VoicePreprocessi
     if pre.adaptation is None or not pre.count:
         return pre.standardize(x)
     state = speaker if speaker is not None else SpeakerState(pre.adaptation)
-    state.observe(x, span, weight)
+    state.observe(x, span, weight if speaker is not None else 1.0)  # alone: one whole clip, as a file
     mean, std = state.stats(pre.mean, pre.std)
     return adapted_input(x, span, mean, std)
 

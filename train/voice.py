@@ -279,7 +279,8 @@ def train_voice(
             limit_per_class, val_speakers, hold_out=False, exclude_speakers=exclude_speakers,
         )
         test = pool
-        split_desc["test"] = {"n": len(test), "source": "whole corpora " + ", ".join(map(str, test_data)),
+        left_out = f" without speakers {', '.join(exclude_speakers)}" if exclude_speakers else ""
+        split_desc["test"] = {"n": len(test), "source": "whole corpora " + ", ".join(map(str, test_data)) + left_out,
                               "classes": test.class_counts(), "speakers": test.speakers()}
         split_desc["protocol"] = "leave-corpus-out (test corpora never seen in training)"
     else:

@@ -111,13 +111,19 @@ def to_gray_uint8(image: np.ndarray) -> np.ndarray:
     return img
 
 
+def resize_face(gray: np.ndarray, spec: FacePreprocessing = DEFAULT_FACE) -> np.ndarray:
+    """A 2-D uint8 crop at the model's ``size`` x ``size`` (area when shrinking, as ``spec`` says; bilinear
+    when enlarging). The first step of ``preprocess_face``; training's camera augmentation starts here too."""
+    if gray.shape == (spec.size, spec.size):
+        return gray
+    shrinking = gray.shape[0] >= spec.size and gray.shape[1] >= spec.size
+    interp = cv2.INTER_AREA if (shrinking and spec.interpolation == "area") else cv2.INTER_LINEAR
+    return cv2.resize(gray, (spec.size, spec.size), interpolation=interp)
+
+
 def preprocess_face(image: np.ndarray, spec: FacePreprocessing = DEFAULT_FACE) -> np.ndarray:
     """A face crop of any size (gray or BGR) to the float32 model input (size, size, 1)."""
-    gray = to_gray_uint8(image)
-    if gray.shape != (spec.size, spec.size):
-        shrinking = gray.shape[0] >= spec.size and gray.shape[1] >= spec.size
-        interp = cv2.INTER_AREA if (shrinking and spec.interpolation == "area") else cv2.INTER_LINEAR
-        gray = cv2.resize(gray, (spec.size, spec.size), interpolation=interp)
+    gray = resize_face(to_gray_uint8(image), spec)
     if spec.equalize == "hist":
         gray = cv2.equalizeHist(np.ascontiguousarray(gray))
     elif spec.equalize == "clahe":

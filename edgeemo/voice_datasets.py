@@ -345,6 +345,15 @@ def select_speakers(dataset: VoiceDataset, names: Sequence[str | int]) -> VoiceD
     return dataset.subset(idx, f"{dataset.name} ({', '.join(sorted(keep))})")
 
 
+def drop_speakers(dataset: VoiceDataset, names: Sequence[str | int] | None) -> VoiceDataset:
+    """``dataset`` without the clips of the named speakers (matched as in ``speaker_split``); names that
+    match no speaker are ignored (another corpus's held-out speakers, say)."""
+    if not names:
+        return dataset
+    gone = {str(g) for g in dataset.groups if any(_speaker_matches(str(n), str(g)) for n in names)}
+    return dataset.subset([i for i, g in enumerate(dataset.groups) if str(g) not in gone])
+
+
 def _matching_speakers(dataset: VoiceDataset, names: Sequence[str | int]) -> set[str]:
     """The ``corpus:speaker`` groups the names match; an unknown name is an error listing the speakers."""
     groups = {str(g) for g in dataset.groups}

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from edgeemo.face import FacePreprocessing, preprocess_face, to_gray_uint8
+from edgeemo.face import FacePreprocessing, preprocess_face, resize_face, to_gray_uint8
 from edgeemo.labels import EMOTIONS
 from edgeemo.train.face_augment import CameraAugmentation, degrade_face
 
@@ -49,7 +49,7 @@ def camera_dataset(
 ) -> tf.data.Dataset:
     """Training batches that go through a random camera (``degrade_face``) and then THE
     preprocessing on every epoch: the raw gray crops travel, the model input is made per batch."""
-    raw = np.stack([cv2_fit(to_gray_uint8(im), pre.size) for im in images])
+    raw = np.stack([resize_face(to_gray_uint8(im), pre) for im in images])
     rng = np.random.default_rng(seed)
 
     def degrade(batch: np.ndarray) -> np.ndarray:
@@ -70,13 +70,3 @@ def camera_dataset(
     if augment is not None:
         ds = ds.map(lambda a, *rest: (augment(a, training=True), *rest), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
-
-
-def cv2_fit(gray: np.ndarray, size: int) -> np.ndarray:
-    """A 2-D uint8 crop at ``size`` x ``size`` (area when shrinking, as THE preprocessing does)."""
-    import cv2
-
-    if gray.shape == (size, size):
-        return gray
-    shrinking = gray.shape[0] >= size and gray.shape[1] >= size
-    return cv2.resize(gray, (size, size), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)

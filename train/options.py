@@ -17,6 +17,7 @@ CLASS_WEIGHTS = ("none", "balanced", "sqrt")
 FACE_DATASETS = ("auto", "fer2013", "ckplus")
 FACE_SPLITS = ("subject", "random")
 VOICE_SPLITS = ("speaker", "random")
+BALANCE = ("corpus-class", "none")  # train voice --balance
 
 
 def check_choice(option: str, value: str, choices: Sequence[str]) -> None:

@@ -24,6 +24,7 @@ from edgeemo.labels import EMOTIONS
 from edgeemo.metrics import classification_report
 from edgeemo.splits import group_split, stratified_split
 from edgeemo.train.datasets import make_dataset
+from edgeemo.train.options import BALANCE
 from edgeemo.train.run import (
     TrainSettings,
     check_config,
@@ -43,7 +44,7 @@ from edgeemo.train.voice_augment import (
 from edgeemo.train.voice_bank import FeatureBank, Rows, require_rows
 from edgeemo.train.voice_models import VOICE_ARCHS, build_voice_model
 from edgeemo.voice import SpeakerAdaptation, VoicePreprocessing, adapted_input, clip_moments, shrunk_stats
-from edgeemo.voice_datasets import VoiceDataset, _speaker_matches, load_voice, speaker_split
+from edgeemo.voice_datasets import VoiceDataset, drop_speakers, load_voice, speaker_split
 
 CALM = ("neutral", "exclude")
 
@@ -55,14 +56,6 @@ def limit_classes(ds: VoiceDataset, limit: int | None, seed: int = 0) -> VoiceDa
     rng = np.random.default_rng(seed)
     idx = [rng.permutation(np.flatnonzero(ds.labels == c))[:limit] for c in np.unique(ds.labels)]
     return ds.subset(np.sort(np.concatenate(idx)))
-
-
-def drop_speakers(ds: VoiceDataset, names: list[str] | None) -> VoiceDataset:
-    """``ds`` without the clips of the named speakers (names that match no speaker are ignored)."""
-    if not names:
-        return ds
-    gone = {str(g) for g in ds.groups if any(_speaker_matches(str(n), str(g)) for n in names)}
-    return ds.subset([i for i, g in enumerate(ds.groups) if str(g) not in gone])
 
 
 def resolve_voice_splits(
@@ -206,8 +199,6 @@ def balance_weights(rows: Rows, mode: str) -> np.ndarray | None:
     weight (a corpus without a class, e.g. CREMA-D surprise, simply has none); 'none' = None."""
     if mode == "none":
         return None
-    if mode != "corpus-class":
-        raise EdgeemoError(f"unknown --balance {mode!r} (expected corpus-class or none)")
     corpus = np.asarray([s.split(":", 1)[0] for s in rows.speakers])
     keys = np.asarray([f"{c}/{y}" for c, y in zip(corpus, rows.labels, strict=True)])
     _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
@@ -221,14 +212,9 @@ def per_corpus(y: np.ndarray, pred: np.ndarray, speakers: np.ndarray) -> dict[st
     out = {}
     for c in sorted(set(corpus)):
         m = corpus == c
-        yc, pc = y[m], pred[m]
-        present = np.unique(yc)
-        out[c] = {
-            "n": int(m.sum()),
-            "accuracy": float((yc == pc).mean()),
-            "uar": float(np.mean([(pc[yc == k] == k).mean() for k in present])),
-            "majority": float(np.bincount(yc).max() / len(yc)),
-        }
+        report = classification_report(y[m], pred[m], EMOTIONS)
+        out[c] = {"n": int(m.sum()), "accuracy": report["accuracy"], "uar": report["uar"],
+                  "majority": float(np.bincount(y[m]).max() / m.sum())}
     return out
 
 
@@ -265,9 +251,8 @@ def train_voice(
     if arch not in VOICE_ARCHS:
         raise EdgeemoError(f"unknown --arch {arch!r} for voice (expected {', '.join(VOICE_ARCHS)})")
     feats = features or AudioFeatures()
-    balance_weights_mode = balance
-    if balance not in ("none", "corpus-class"):
-        raise EdgeemoError(f"unknown --balance {balance!r} (expected corpus-class or none)")
+    if balance not in BALANCE:
+        raise EdgeemoError(f"unknown --balance {balance!r} (expected {' or '.join(BALANCE)})")
     settings = settings or TrainSettings(epochs=60, batch_size=32, patience=15, lr_patience=4)
     stream = stream_seed(settings.seed, len(read_history(Path(out) / "history.csv")))  # the split keeps seed
     hardware, policy = setup_hardware(stream, settings.precision, cpu_bfloat16=False)
@@ -303,7 +288,7 @@ def train_voice(
         "augmentation": augmentation.to_dict() if augmentation else None,
         "channel_augmentation": channel.to_dict() if channel else None,
         "adaptation": adaptation.to_dict() if adaptation else None,
-        "balance": balance_weights_mode,
+        "balance": balance,
         "feature_masking": (masking or FeatureMasking(0, 0, 0, 0)).to_dict(),
         "settings": asdict(settings),
         "class_weight": class_weight,

@@ -199,10 +199,10 @@ _babble_cache: dict[str, np.ndarray] = {}
 
 
 def _model_info(model: Any) -> dict[str, Any]:
-    import hashlib
+    from edgeemo.manifest import sha256_of
 
     return {"path": str(model.path.relative_to(ROOT)) if model.path.is_relative_to(ROOT) else str(model.path),
-            "sha256": hashlib.sha256(model.path.read_bytes()).hexdigest(),
+            "sha256": sha256_of(model.path),
             "quantization": model.quantization,
             "adapts": model.preprocessing.adaptation is not None}
 

@@ -30,7 +30,6 @@ TESS random split) is rendered with its run name. Writes ``voice_transfer.{json,
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import subprocess
 import tempfile
@@ -38,6 +37,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+from edgeemo.manifest import sha256_of
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT.parent / "shared" / "data"
@@ -59,11 +60,6 @@ CORPORA: dict[str, tuple[str, tuple[str, ...] | None]] = {
 }
 
 
-def sha256(path: Path) -> str:
-    """Hex sha256 of a file."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def manifest_of(spec: str | Path) -> dict[str, Any]:
     """The manifest beside a shipped name or model file."""
     from edgeemo.shipped import resolve_model
@@ -82,7 +78,7 @@ def extract_previous(rev: str, folder: Path) -> list[Path]:
                                   capture_output=True, check=True).stdout
             (folder / file).write_bytes(blob)
         manifest = json.loads((folder / (name + ".json")).read_text())
-        if manifest["sha256"] != sha256(folder / name):
+        if manifest["sha256"] != sha256_of(folder / name):
             raise RuntimeError(f"{rev}:{name}: sha256 differs from its manifest")
         out.append(folder / name)
     return out
@@ -158,7 +154,7 @@ def run(
             info[label] = {
                 "spec": f"git show {previous}:edgeemo/models/voice/{path.name}" if is_previous else spec,
                 "file": str(path.resolve().relative_to(ROOT)) if path.resolve().is_relative_to(ROOT) else str(path),
-                "sha256": sha256(path),
+                "sha256": sha256_of(path),
                 "quantization": model.quantization,
                 "adapts": model.preprocessing.adaptation is not None,
                 "adaptation": adaptation_note([model.preprocessing], True, SEED),

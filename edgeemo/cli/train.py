@@ -288,7 +288,7 @@ def train_voice_cmd(
         raise EdgeemoError("--data names no folder")
     options.check_paths("--data", paths)
     options.check_choice("--augment", augment, ("channel", "clip", "channel+clip", "none"))
-    options.check_choice("--balance", balance, ("corpus-class", "none"))
+    options.check_choice("--balance", balance, options.BALANCE)
     test_paths = [Path(p.strip()) for p in test_data.split(",") if p.strip()] if test_data else None
     options.check_paths("--test-data", test_paths or [])
 

@@ -72,7 +72,7 @@ def test_a_resume_gets_random_draws_of_its_own_and_a_fresh_run_keeps_its_seed():
 
 
 def test_auto_precision_follows_the_hardware():
-    from edgeemo.train.run import resolve_precision
+    from edgeemo.train.hardware import resolve_precision
 
     assert resolve_precision("auto", gpus=1, flags=set()) == "mixed_float16"
     assert resolve_precision("auto", gpus=0, flags={"avx512f", "amx_bf16", "amx_tile"}) == "mixed_bfloat16"

@@ -24,17 +24,9 @@ from edgeemo.labels import EMOTIONS
 from edgeemo.metrics import classification_report
 from edgeemo.splits import group_split, stratified_split
 from edgeemo.train.datasets import make_dataset
+from edgeemo.train.hardware import setup_hardware
 from edgeemo.train.options import BALANCE
-from edgeemo.train.run import (
-    TrainSettings,
-    check_config,
-    class_weights,
-    console,
-    fit,
-    read_history,
-    setup_hardware,
-    stream_seed,
-)
+from edgeemo.train.run import TrainSettings, check_config, class_weights, console, fit, read_history, stream_seed
 from edgeemo.train.voice_augment import (
     ChannelAugmentation,
     FeatureMasking,
@@ -255,7 +247,9 @@ def train_voice(
         raise EdgeemoError(f"unknown --balance {balance!r} (expected {' or '.join(BALANCE)})")
     settings = settings or TrainSettings(epochs=60, batch_size=32, patience=15, lr_patience=4)
     stream = stream_seed(settings.seed, len(read_history(Path(out) / "history.csv")))  # the split keeps seed
-    hardware, policy = setup_hardware(stream, settings.precision, cpu_bfloat16=False)
+    hardware, policy, dist = setup_hardware(stream, settings, cpu_bfloat16=False)
+    feature_cache = feature_cache or Path(out).parent / "voice-features"  # beside the run folder, shared by runs
+    out = dist.run_folder(Path(out))
     t0 = time.time()
     if test_data:
         pool = drop_speakers(limit_classes(load_voice(test_data), limit_per_class, settings.seed), exclude_speakers)
@@ -296,10 +290,11 @@ def train_voice(
         "limit_per_class": limit_per_class,
         "edgeemo_version": __version__,
         "hardware": hardware,
+        "distribution": dist.record(settings.batch_size, policy),
     }
     check_config(out, config)
     babble = [p for p, g in zip(train.paths, train.groups, strict=True)]  # babble noise from training voices only
-    bank = FeatureBank(feature_cache or Path(out).parent / "voice-features", feats, channel, augmentation,
+    bank = FeatureBank(feature_cache, feats, channel, augmentation,
                        settings.seed, babble, console=console)
     rows = {"train": bank.rows(train, True, "train"), "val": bank.rows(val, False, "val"),
             "test": bank.rows(test, False, "test")}
@@ -345,6 +340,7 @@ def train_voice(
         None if weights is not None else class_weights(y_train, len(EMOTIONS), class_weight),
         title=f"voice {arch} on {split_desc['dataset']} ({split_desc['protocol'].split(' (')[0]})",
         policy=policy,
+        dist=dist,
     )
     probs = model.predict(x_test, batch_size=256, verbose=0)
     present = sorted(set(y_train.tolist()))

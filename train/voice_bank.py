@@ -214,7 +214,7 @@ class FeatureBank:
             task = progress.add_task("clips", total=total)
             with ProcessPoolExecutor(self.workers) as pool:
                 for job, result in zip(jobs, pool.map(_speaker_rows, jobs), strict=True):
-                    tmp = self._speaker_file(job["speaker"]).with_suffix(".tmp.npz")
+                    tmp = self._speaker_file(job["speaker"]).with_suffix(f".tmp{os.getpid()}.npz")  # workers race
                     np.savez(tmp, paths=np.asarray(job["paths"], dtype=str), **result)
                     tmp.replace(self._speaker_file(job["speaker"]))
                     progress.advance(task, len(job["paths"]))

@@ -37,6 +37,7 @@ from edgeemo.train.cluster import read_tf_config
 console = Console(stderr=True)
 
 DEFAULT_CPU_REPLICAS = 2
+STRATEGIES = {"none": "none", "mirrored": "MirroredStrategy", "multi-worker": "MultiWorkerMirroredStrategy"}
 RESUME_FILES = ("config.json", "history.csv", "finished.json", "last.keras", "last.weights.npz", "best.keras")
 LR_SCALING = "none: --batch-size is the global batch, split over the replicas"
 
@@ -102,12 +103,12 @@ class Distribution:
         if self.strategy is None:
             return ""
         where = f"{self.workers} workers" if self.workers > 1 else ", ".join(self.devices)
-        return f"{type(self.strategy).__name__}, {self.replicas} replicas ({where})"
+        return f"{STRATEGIES[self.mode]}, {self.replicas} replicas ({where})"
 
     def record(self, global_batch: int, policy: str) -> dict[str, Any]:
         """What config.json (and every exported manifest) says about the distribution."""
         return {
-            "strategy": type(self.strategy).__name__ if self.strategy is not None else "none",
+            "strategy": STRATEGIES[self.mode],
             "replicas": self.replicas,
             "workers": self.workers,
             "devices": list(self.devices),
@@ -242,7 +243,14 @@ def clear_tf_errors(dist: Distribution | None = None) -> Iterator[None]:
         if found:
             raise EdgeemoError(found.group(1).strip()) from None
         if dist is not None and dist.workers > 1 and isinstance(exc, LOST_WORKER):
-            text = re.sub(r"\{\{[^}]*\}\}\s*", "", exc.message).strip().splitlines()
             raise EdgeemoError(f"multi-worker: another worker stopped, hangs or cannot be reached "
-                               f"({(text[0] if text else type(exc).__name__)[:200]})") from None
+                               f"({lost_worker_reason(exc)[:300]})") from None
         raise
+
+
+def lost_worker_reason(exc: tf.errors.OpError) -> str:
+    """What TensorFlow says went wrong with the cluster, on one line (its message is a traceback)."""
+    lines = [line.strip() for line in exc.message.splitlines() if line.strip() and not line[0].isspace()]
+    text = re.sub(r"\{\{[^}]*\}\}\s*", "", " ".join(lines))
+    found = re.search(r"aborted by: (.*?)(?: The tasks have crashed| The error could be|$)", text)
+    return found.group(1) if found else (text or type(exc).__name__)

@@ -104,8 +104,8 @@ class Member:
                         self.x = {k: self.pre.standardize(d[f"x_{k}"]) for k in ("val", "test")}
                     self.y = {k: np.asarray(d[f"y_{k}"], np.int64) for k in ("val", "test")}
             except FileNotFoundError:
-                raise EdgeemoError("no cached features (features.npz): re-run the run's training command",
-                                   cache) from None
+                raise EdgeemoError("no cached features (features.npz): re-run the run's training command without "
+                                   "--stream (a streamed run keeps no copy of its inputs)", cache) from None
             except (OSError, KeyError, ValueError) as exc:
                 raise EdgeemoError(f"unreadable feature cache ({exc})", cache) from None
             return

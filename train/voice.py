@@ -18,12 +18,13 @@ from typing import Any
 import numpy as np
 
 from edgeemo import __version__
-from edgeemo.audio import AudioFeatures, RunningStats
+from edgeemo.audio import AudioFeatures
 from edgeemo.errors import EdgeemoError
 from edgeemo.labels import EMOTIONS
 from edgeemo.metrics import classification_report
 from edgeemo.splits import group_split, stratified_split
 from edgeemo.train.datasets import make_dataset
+from edgeemo.train.distribute import clear_tf_errors
 from edgeemo.train.hardware import setup_hardware
 from edgeemo.train.options import BALANCE
 from edgeemo.train.run import TrainSettings, check_config, class_weights, console, fit, read_history, stream_seed
@@ -34,8 +35,10 @@ from edgeemo.train.voice_augment import (
     mask_features,
 )
 from edgeemo.train.voice_bank import FeatureBank, Rows, require_rows
+from edgeemo.train.voice_inputs import adaptation_orders, causal_inputs, training_statistics
 from edgeemo.train.voice_models import VOICE_ARCHS, build_voice_model
-from edgeemo.voice import SpeakerAdaptation, VoicePreprocessing, adapted_input, clip_moments, shrunk_stats
+from edgeemo.train.voice_stream import VoiceStream
+from edgeemo.voice import SpeakerAdaptation, VoicePreprocessing
 from edgeemo.voice_datasets import VoiceDataset, drop_speakers, load_voice, speaker_split
 
 CALM = ("neutral", "exclude")
@@ -140,50 +143,6 @@ def resolve_voice_splits(
         "excluded": dict(pool.excluded),
     }
     return train, val, test, desc
-
-
-def causal_inputs(rows: Rows, pre: VoicePreprocessing, seed: int, groups: np.ndarray | None = None) -> np.ndarray:
-    """Model inputs of ``rows`` as a device would make them, without future clips.
-
-    Without adaptation: the training statistics. With adaptation: the rows of each group
-    (a speaker, or a speaker's augmented copy: one channel) are put in a seeded random order
-    and each is standardised with the running statistics of its group's rows up to and
-    including itself, as ``edgeemo.voice.SpeakerState`` does on the device and in bench.
-    """
-    x = np.asarray(rows.x, np.float32)
-    if pre.adaptation is None:
-        return pre.standardize(x)
-    groups = rows.speakers if groups is None else groups
-    out = np.empty_like(x)
-    rng = np.random.default_rng(seed)
-    mean, std = np.asarray(pre.mean), np.asarray(pre.std)
-    first, last = rows.span[:, 0], rows.span[:, 1]
-    for g in np.unique(groups):
-        order = rng.permutation(np.flatnonzero(groups == g))
-        moments = [clip_moments(x[i], (first[i], last[i])) for i in order]
-        sum_mean = np.cumsum([m[0] for m in moments], axis=0)
-        sum_sq = np.cumsum([m[1] for m in moments], axis=0)
-        for j, i in enumerate(order):
-            n = j + 1
-            if n > pre.adaptation.memory_clips:  # the device forgets old clips; training keeps it simple:
-                n = pre.adaptation.memory_clips  # the mean over the memory, as many clips' weight
-                sm, sq = sum_mean[j] / (j + 1) * n, sum_sq[j] / (j + 1) * n
-            else:
-                sm, sq = sum_mean[j], sum_sq[j]
-            m, s = shrunk_stats(sm, sq, n, mean, std, pre.adaptation.prior_clips)
-            out[i] = adapted_input(x[i], (first[i], last[i]), m, s)
-    return out
-
-
-def training_statistics(rows: Rows, features: AudioFeatures, adaptive: bool) -> RunningStats:
-    """The training statistics: over every frame of the clean rows (global standardisation, as
-    before), or over the speech frames of all rows (the prior of an adapting model)."""
-    if not adaptive:
-        return RunningStats().update(rows.x[rows.copy == 0].astype(np.float32).reshape(-1, features.n_features))
-    stats = RunningStats()
-    for i in range(len(rows.x)):
-        stats.update(rows.x[i, rows.span[i, 0] : rows.span[i, 1]].astype(np.float32))
-    return stats
 
 
 def balance_weights(rows: Rows, mode: str) -> np.ndarray | None:
@@ -296,16 +255,19 @@ def train_voice(
     babble = [p for p, g in zip(train.paths, train.groups, strict=True)]  # babble noise from training voices only
     bank = FeatureBank(feature_cache, feats, channel, augmentation,
                        settings.seed, babble, console=console)
-    rows = {"train": bank.rows(train, True, "train"), "val": bank.rows(val, False, "val"),
-            "test": bank.rows(test, False, "test")}
+    load = not settings.stream  # a stream reads the features speaker by speaker, when it needs them
+    rows = {"train": bank.rows(train, True, "train", load), "val": bank.rows(val, False, "val", load),
+            "test": bank.rows(test, False, "test", load)}
     console.print(f"feature cache {bank.folder}: {bank.size_bytes() / 2**20:.0f} MB (float16)")
     for name, r in rows.items():
         require_rows(r, name, Path(data[0]))
-    stats = training_statistics(rows["train"], feats, adaptation is not None)
+    stats = training_statistics(rows["train"], feats, adaptation is not None, bank)
     pre = VoicePreprocessing.from_stats(feats, stats, adaptation)
     config["preprocessing"] = pre.to_dict()
     silent = {k: list(r.silent) for k, r in rows.items()}
     config["split"]["no_speech"] = {k: len(v) for k, v in silent.items()}
+    config["data_pipeline"] = {"stream": settings.stream} | (
+        {"read": "speaker by speaker from the feature cache", "shards": dist.workers} if settings.stream else {})
     (out / "config.json").write_text(json.dumps(config, indent=2))
     # split.json lists the clips that reach the model (no-speech clips are left out and counted)
     clean = {k: r.copy == 0 for k, r in rows.items()}
@@ -317,18 +279,28 @@ def train_voice(
     }))
     # training rows: each (speaker, copy) is one channel, adapted on its own; val/test as bench does it
     r = rows["train"]
-    x_train = causal_inputs(r, pre, stream, np.char.add(np.char.add(r.speakers, "#"), r.copy.astype(str)))
-    x_val = causal_inputs(rows["val"], pre, settings.seed)
-    x_test = causal_inputs(rows["test"], pre, settings.seed)
-    y_train, y_val, y_test = (rows[k].labels.astype(np.int64) for k in ("train", "val", "test"))
-    np.savez(out / "features.npz", inputs_val=x_val.astype(np.float16), y_val=y_val,
-             inputs_test=x_test.astype(np.float16), y_test=y_test)
+    channels = np.char.add(np.char.add(r.speakers, "#"), r.copy.astype(str))
+    y_train = r.labels.astype(np.int64)
     weights = balance_weights(r, balance)
-    train_ds = make_dataset(x_train, y_train, settings.batch_size, None, stream, shuffle=True, sample_weight=weights)
-    del x_train
-    if masking is not None and masking.active:
-        train_ds = train_ds.map(lambda a, *rest: (mask_features(a, masking), *rest))
-    val_ds = make_dataset(x_val, y_val, 256, None, settings.seed)
+    if settings.stream:
+        streams = {"train": VoiceStream(bank, r, pre, adaptation_orders(channels, stream), weights)}
+        for k in ("val", "test"):
+            streams[k] = VoiceStream(bank, rows[k], pre, adaptation_orders(rows[k].speakers, settings.seed))
+        train_ds = streams["train"].dataset(settings.batch_size, stream, shuffle=True,
+                                            shard=(dist.workers, dist.worker_index), masking=masking)
+        val_ds = streams["val"].dataset(256)
+    else:
+        x_train = causal_inputs(r, pre, stream, channels)
+        x_val = causal_inputs(rows["val"], pre, settings.seed)
+        x_test = causal_inputs(rows["test"], pre, settings.seed)
+        np.savez(out / "features.npz", inputs_val=x_val.astype(np.float16), y_val=rows["val"].labels.astype(np.int64),
+                 inputs_test=x_test.astype(np.float16), y_test=rows["test"].labels.astype(np.int64))
+        train_ds = make_dataset(x_train, y_train, settings.batch_size, None, stream, shuffle=True,
+                                sample_weight=weights)
+        del x_train
+        if masking is not None and masking.active:
+            train_ds = train_ds.map(lambda a, *rest: (mask_features(a, masking), *rest))
+        val_ds = make_dataset(x_val, rows["val"].labels, 256, None, settings.seed)
     steps = int(np.ceil(len(y_train) / settings.batch_size))
     model = fit(
         out,
@@ -342,7 +314,14 @@ def train_voice(
         policy=policy,
         dist=dist,
     )
-    probs = model.predict(x_test, batch_size=256, verbose=0)
+    order = {k: streams[k].order() if settings.stream else np.arange(len(rows[k])) for k in ("val", "test")}
+    y_val, y_test = (rows[k].labels[order[k]].astype(np.int64) for k in ("val", "test"))
+    with clear_tf_errors(dist):
+        if settings.stream:
+            probs, val_probs = streams["test"].predict(model), streams["val"].predict(model)
+        else:
+            probs = model.predict(x_test, batch_size=256, verbose=0)
+            val_probs = model.predict(x_val, batch_size=256, verbose=0)
     present = sorted(set(y_train.tolist()))
     report = classification_report(y_test, probs.argmax(1), EMOTIONS)
     report.update({
@@ -350,17 +329,16 @@ def train_voice(
         "source": split_desc["test"]["source"],
         "protocol": split_desc["protocol"],
         "adaptation": "causal per speaker, seeded order" if adaptation else "none (per clip)",
-        "per_corpus": per_corpus(y_test, probs.argmax(1), rows["test"].speakers),
+        "per_corpus": per_corpus(y_test, probs.argmax(1), rows["test"].speakers[order["test"]]),
         "params": int(model.count_params()),
         "no_speech_test_clips": len(silent["test"]),
         "trained_classes": [EMOTIONS[i] for i in present],
     })
-    val_probs = model.predict(x_val, batch_size=256, verbose=0)
-    report["val_per_corpus"] = per_corpus(y_val, val_probs.argmax(1), rows["val"].speakers)
+    report["val_per_corpus"] = per_corpus(y_val, val_probs.argmax(1), rows["val"].speakers[order["val"]])
     (out / "metrics.json").write_text(json.dumps(report, indent=2))
     console.print(
         f"test accuracy {report['accuracy']:.4f}, macro-F1 {report['macro_f1']:.4f}, UAR {report['uar']:.4f} on "
-        f"{len(x_test)} clips ({split_desc['protocol']}); run folder {out}"
+        f"{len(y_test)} clips ({split_desc['protocol']}); run folder {out}"
     )
     for c, m in report["per_corpus"].items():
         console.print(f"  {c}: accuracy {m['accuracy']:.4f}, UAR {m['uar']:.4f} (majority {m['majority']:.4f}, "

@@ -148,3 +148,22 @@ def test_weights_file_round_trips_and_refuses_another_model_or_a_bad_file(tmp_pa
     bad.write_text("not an archive")
     with pytest.raises(EdgeemoError, match="not a weights file"):
         load_weights_npz(target, bad)
+
+
+def test_the_gpu_path_scales_the_loss_of_float16_models_and_uses_xla_on_one_gpu():
+    # no GPU here: what the GPU path decides, and Keras' loss scaling, checked on the CPU
+    import keras
+
+    from edgeemo.train.distribute import Distribution
+    from edgeemo.train.run import TrainSettings, compile_model, dtype_policy
+
+    assert Distribution(gpus=1).xla and not Distribution().xla
+    assert not Distribution("mirrored", strategy=object(), gpus=2).xla  # Keras' own rule: no XLA under tf.distribute
+    with dtype_policy("mixed_float16"):
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(7, activation="softmax", dtype="float32")])
+    compile_model(model, TrainSettings(), xla=False)
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    assert Distribution(gpus=1).record(128, "mixed_float16")["loss_scaling"] is True
+    plain = keras.Sequential([keras.Input((4,)), keras.layers.Dense(7)])
+    compile_model(plain, TrainSettings())
+    assert not isinstance(plain.optimizer, keras.optimizers.LossScaleOptimizer)  # float32: no scaling needed

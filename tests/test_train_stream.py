@@ -123,3 +123,36 @@ def test_streamed_voice_rows_are_the_in_memory_rows(tmp_path):
     shuffled = np.concatenate([x.numpy() for x, _ in stream.dataset(batch=5, seed=3, shuffle=True, shard=(2, 1))])
     assert 0 < len(shuffled) < len(expected)  # worker 1 of 2: some speakers, not all
     assert {bytes(r) for r in shuffled} <= {bytes(r) for r in expected}
+
+
+@pytest.mark.slow
+def test_train_face_streams_fer_plus_with_a_cache_that_a_resume_reads_again(tmp_path):
+    from typer.testing import CliRunner
+
+    from edgeemo.cli import app
+    from edgeemo.face_index import FERPLUS_VOTES
+
+    rng = np.random.default_rng(0)
+    lines = ["Usage,Image name," + ",".join(FERPLUS_VOTES)]
+    for k in range(70):
+        usage, folder = ("PublicTest", "FER2013Valid") if k % 5 == 0 else ("Training", "FER2013Train")
+        name = f"fer{k:07d}.png"
+        (tmp_path / "ferplus" / folder).mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(tmp_path / "ferplus" / folder / name), rng.integers(0, 256, (48, 48), dtype=np.uint8))
+        votes = [0] * len(FERPLUS_VOTES)
+        votes[k % 7] = 9  # neutral, happiness, ..., fear
+        lines.append(f"{usage},{name}," + ",".join(map(str, votes)))
+    (tmp_path / "ferplus" / "fer2013new.csv").write_text("\n".join(lines) + "\n")
+    run, cache = tmp_path / "run", tmp_path / "cache"
+    args = ["train", "face", "--data", str(tmp_path / "ferplus"), "--out", str(run), "--stream", "--stream-cache",
+            str(cache), "--batch-size", "8", "--arch", "custom-cnn"]
+    first = CliRunner().invoke(app, [*args, "--epochs", "1"], env={"COLUMNS": "200"})
+    assert first.exit_code == 0, first.output
+    config = __import__("json").loads((run / "config.json").read_text())
+    assert config["split"]["dataset"] == "ferplus" and config["split"]["test"]["source"].endswith("(PublicTest)")
+    assert config["split"]["test"]["n"] == 14 and config["data_pipeline"]["stream"]
+    written = sorted(p.name for p in cache.iterdir())
+    assert len(written) == 4  # the training and the validation stream: an index and a data file each
+    second = CliRunner().invoke(app, [*args, "--epochs", "2"], env={"COLUMNS": "200"})
+    assert second.exit_code == 0 and "resuming" in second.output, second.output
+    assert sorted(p.name for p in cache.iterdir()) == written  # read again, not decoded again

@@ -30,6 +30,7 @@ from edgeemo.labels import EMOTIONS
 from edgeemo.train.face_augment import CameraAugmentation, degrade_face
 
 SHUFFLE_BUFFER = 8192  # faces a cached stream shuffles over (9 KB each at 48x48 float32: 74 MB)
+CACHE_ORDER_SEED = 0  # the order a cached training stream is written in
 
 
 def face_reader(pre: FacePreprocessing, camera: CameraAugmentation | None = None, seed: int = 0) -> Any:
@@ -51,10 +52,10 @@ def face_reader(pre: FacePreprocessing, camera: CameraAugmentation | None = None
     return read
 
 
-def cache_file(folder: Path, index: FaceIndex, pre: FacePreprocessing, shard: tuple[int, int], seed: int) -> Path:
-    """A cache prefix named by what it holds (files, preprocessing, shard, order); a lock file left by an
-    interrupted run is removed (only this process writes its shard's prefix)."""
-    key = hashlib.sha256(json.dumps([index.sources, pre.to_dict(), shard, seed]).encode()).hexdigest()[:16]
+def cache_file(folder: Path, index: FaceIndex, pre: FacePreprocessing, shard: tuple[int, int], order: bool) -> Path:
+    """A cache prefix named by what it holds (files, preprocessing, shard, shuffled order or not), so a resumed
+    run reads it again; a lock file left by an interrupted run is removed (only this process writes it)."""
+    key = hashlib.sha256(json.dumps([index.sources, pre.to_dict(), shard, order]).encode()).hexdigest()[:16]
     folder.mkdir(parents=True, exist_ok=True)
     for stale in folder.glob(f"faces-{key}*.lockfile"):
         stale.unlink()
@@ -87,9 +88,9 @@ def face_stream(
         ds = ds.with_options(options)
     read = face_reader(pre, camera, seed)
     if cache is not None and camera is None:
-        if shuffle:  # one seeded order on disk, then a buffer reshuffled every epoch
-            ds = ds.shuffle(len(index), seed=seed, reshuffle_each_iteration=False)
-        ds = ds.map(read, num_parallel_calls=tf.data.AUTOTUNE).cache(str(cache_file(cache, index, pre, shard, seed)))
+        if shuffle:  # one fixed random order on disk (the same on a resume), then a buffer reshuffled every epoch
+            ds = ds.shuffle(len(index), seed=CACHE_ORDER_SEED, reshuffle_each_iteration=False)
+        ds = ds.map(read, num_parallel_calls=tf.data.AUTOTUNE).cache(str(cache_file(cache, index, pre, shard, shuffle)))
         if shuffle:
             ds = ds.shuffle(SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
     else:

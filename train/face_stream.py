@@ -31,22 +31,29 @@ from edgeemo.train.face_augment import CameraAugmentation, degrade_face
 
 SHUFFLE_BUFFER = 8192  # faces a cached stream shuffles over (9 KB each at 48x48 float32: 74 MB)
 CACHE_ORDER_SEED = 0  # the order a cached training stream is written in
+READ_BATCH = 256  # faces read per call into Python when the batches are made after the cache
 
 
 def face_reader(pre: FacePreprocessing, camera: CameraAugmentation | None = None, seed: int = 0) -> Any:
-    """A tf.data map function: (file name, *rest) -> (model input, *rest), by the core reader and THE
-    preprocessing; with ``camera``, a random camera degrades the raw crop first (as ``camera_dataset``)."""
+    """A tf.data map function over batches: (file names, *rest) -> (model inputs, *rest), by the core reader
+    and THE preprocessing; with ``camera``, a random camera degrades each raw crop first (as
+    ``camera_dataset``). One Python call per batch: per face, TensorFlow's call into Python cost three times
+    the decoding itself."""
     calls = itertools.count()
 
-    def load(path: bytes) -> np.ndarray:
-        gray = read_image(path.decode())
-        if camera is not None:  # one generator per face: the draws do not depend on which thread runs it
+    def one(path: str) -> np.ndarray:
+        gray = read_image(path)
+        if camera is not None:  # a generator per face: the draws do not depend on which thread runs it
             gray = degrade_face(resize_face(gray, pre), camera, np.random.default_rng((seed, next(calls))))
         return preprocess_face(gray, pre)
 
-    def read(path: tf.Tensor, *rest: tf.Tensor) -> tuple[tf.Tensor, ...]:
-        x = tf.numpy_function(load, [path], tf.float32, stateful=camera is not None)
-        x.set_shape(pre.input_shape)
+    def load(paths: np.ndarray) -> np.ndarray:
+        return np.stack([one(p.decode()) for p in paths]) if len(paths) else np.zeros((0, *pre.input_shape),
+                                                                                      np.float32)
+
+    def read(paths: tf.Tensor, *rest: tf.Tensor) -> tuple[tf.Tensor, ...]:
+        x = tf.numpy_function(load, [paths], tf.float32, stateful=camera is not None)
+        x.set_shape((None, *pre.input_shape))
         return (x, *rest)
 
     return read
@@ -90,14 +97,15 @@ def face_stream(
     if cache is not None and camera is None:
         if shuffle:  # one fixed random order on disk (the same on a resume), then a buffer reshuffled every epoch
             ds = ds.shuffle(len(index), seed=CACHE_ORDER_SEED, reshuffle_each_iteration=False)
-        ds = ds.map(read, num_parallel_calls=tf.data.AUTOTUNE).cache(str(cache_file(cache, index, pre, shard, shuffle)))
+        ds = ds.batch(READ_BATCH).map(read, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
+        ds = ds.cache(str(cache_file(cache, index, pre, shard, shuffle)))
         if shuffle:
             ds = ds.shuffle(SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
+        ds = ds.batch(batch)
     else:
         if shuffle:  # the file names, all of them, in a new order every epoch
             ds = ds.shuffle(len(index), seed=seed, reshuffle_each_iteration=True)
-        ds = ds.map(read, num_parallel_calls=tf.data.AUTOTUNE)
-    ds = ds.batch(batch)
+        ds = ds.batch(batch).map(read, num_parallel_calls=tf.data.AUTOTUNE)
     if augment is not None:
         ds = ds.map(lambda a, *rest: (augment(a, training=True), *rest), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)

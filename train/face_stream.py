@@ -13,9 +13,7 @@ few batches in flight and the shuffle buffer.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +25,7 @@ from edgeemo.face import FacePreprocessing, preprocess_face, resize_face
 from edgeemo.face_datasets import read_image
 from edgeemo.face_index import FaceIndex
 from edgeemo.labels import EMOTIONS
+from edgeemo.train.datasets import cache_prefix, unbatch_copies
 from edgeemo.train.face_augment import CameraAugmentation, degrade_face
 
 SHUFFLE_BUFFER = 8192  # faces a cached stream shuffles over (9 KB each at 48x48 float32: 74 MB)
@@ -59,16 +58,6 @@ def face_reader(pre: FacePreprocessing, camera: CameraAugmentation | None = None
     return read
 
 
-def cache_file(folder: Path, index: FaceIndex, pre: FacePreprocessing, shard: tuple[int, int], order: bool) -> Path:
-    """A cache prefix named by what it holds (files, preprocessing, shard, shuffled order or not), so a resumed
-    run reads it again; a lock file left by an interrupted run is removed (only this process writes it)."""
-    key = hashlib.sha256(json.dumps([index.sources, pre.to_dict(), shard, order]).encode()).hexdigest()[:16]
-    folder.mkdir(parents=True, exist_ok=True)
-    for stale in folder.glob(f"faces-{key}*.lockfile"):
-        stale.unlink()
-    return folder / f"faces-{key}"
-
-
 def face_stream(
     index: FaceIndex,
     pre: FacePreprocessing,
@@ -97,8 +86,8 @@ def face_stream(
     if cache is not None and camera is None:
         if shuffle:  # one fixed random order on disk (the same on a resume), then a buffer reshuffled every epoch
             ds = ds.shuffle(len(index), seed=CACHE_ORDER_SEED, reshuffle_each_iteration=False)
-        ds = ds.batch(READ_BATCH).map(read, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
-        ds = ds.cache(str(cache_file(cache, index, pre, shard, shuffle)))
+        ds = unbatch_copies(ds.batch(READ_BATCH).map(read, num_parallel_calls=tf.data.AUTOTUNE))
+        ds = ds.cache(str(cache_prefix(cache, "faces", [index.sources, pre.to_dict(), shard, shuffle])))
         if shuffle:
             ds = ds.shuffle(SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
         ds = ds.batch(batch)
@@ -106,6 +95,8 @@ def face_stream(
         if shuffle:  # the file names, all of them, in a new order every epoch
             ds = ds.shuffle(len(index), seed=seed, reshuffle_each_iteration=True)
         ds = ds.batch(batch).map(read, num_parallel_calls=tf.data.AUTOTUNE)
+    faces = len(range(shard[1], len(index), shard[0]))  # tell Keras how many batches (the cache hides it)
+    ds = ds.apply(tf.data.experimental.assert_cardinality(-(-faces // batch)))
     if augment is not None:
         ds = ds.map(lambda a, *rest: (augment(a, training=True), *rest), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)

@@ -267,7 +267,8 @@ def train_voice(
     silent = {k: list(r.silent) for k, r in rows.items()}
     config["split"]["no_speech"] = {k: len(v) for k, v in silent.items()}
     config["data_pipeline"] = {"stream": settings.stream} | (
-        {"read": "speaker by speaker from the feature cache", "shards": dist.workers} if settings.stream else {})
+        {"read": "speaker by speaker from the feature cache", "cache": settings.stream_cache, "shards": dist.workers}
+        if settings.stream else {})
     (out / "config.json").write_text(json.dumps(config, indent=2))
     # split.json lists the clips that reach the model (no-speech clips are left out and counted)
     clean = {k: r.copy == 0 for k, r in rows.items()}
@@ -286,9 +287,12 @@ def train_voice(
         streams = {"train": VoiceStream(bank, r, pre, adaptation_orders(channels, stream), weights)}
         for k in ("val", "test"):
             streams[k] = VoiceStream(bank, rows[k], pre, adaptation_orders(rows[k].speakers, settings.seed))
+        cache = Path(settings.stream_cache) if settings.stream_cache else None
+        if cache is not None and dist.workers > 1:  # every worker its own cache files
+            cache = cache / f"worker{dist.worker_index}"
         train_ds = streams["train"].dataset(settings.batch_size, stream, shuffle=True,
-                                            shard=(dist.workers, dist.worker_index), masking=masking)
-        val_ds = streams["val"].dataset(256)
+                                            shard=(dist.workers, dist.worker_index), masking=masking, cache=cache)
+        val_ds = streams["val"].dataset(256, cache=cache)
     else:
         x_train = causal_inputs(r, pre, stream, channels)
         x_val = causal_inputs(rows["val"], pre, settings.seed)

@@ -27,6 +27,7 @@ from edgeemo.cli.train_options import (
     Seed,
     Shift,
     Stream,
+    StreamCache,
     TestFraction,
     ValFraction,
     WorkerTimeout,
@@ -131,10 +132,7 @@ def train_face_cmd(
     replicas: Replicas = None,
     worker_timeout: WorkerTimeout = 600.0,
     stream: Stream = False,
-    stream_cache: Annotated[
-        Path | None, typer.Option(help="--stream: a folder for tf.data's cache of the decoded, preprocessed faces "
-                                  "(the first epoch writes it, later epochs read it; not with --camera-p).")
-    ] = None,
+    stream_cache: StreamCache = None,
 ) -> None:
     """Train a face emotion model (48x48 gray) and report held-out test metrics."""
     from edgeemo.face import EQUALIZE
@@ -274,10 +272,12 @@ def train_voice_cmd(
     replicas: Replicas = None,
     worker_timeout: WorkerTimeout = 600.0,
     stream: Stream = False,
+    stream_cache: StreamCache = None,
 ) -> None:
     """Train a voice emotion model on MFCCs and report speaker-independent test metrics."""
     options.check_common(arch, options.VOICE_ARCHS, schedule, precision, class_weight, split, options.VOICE_SPLITS)
     check_distribution(distribute, replicas, batch_size)
+    check_stream(stream, stream_cache)
     try:
         snr_lo, snr_hi = (float(v) for v in noise_snr.split(","))
     except ValueError:
@@ -318,7 +318,8 @@ def train_voice_cmd(
         feature_cache=feature_cache,
         settings=train_settings(epochs, batch_size, lr, schedule, label_smoothing, patience, seed, precision,
                                 lr_patience=4, distribute=distribute, replicas=replicas,
-                                worker_timeout=worker_timeout, stream=stream),
+                                worker_timeout=worker_timeout, stream=stream,
+                                stream_cache=None if stream_cache is None else str(stream_cache)),
         class_weight=class_weight,
         dropout=dropout,
         limit_per_class=limit_per_class,

@@ -67,6 +67,13 @@ Stream = Annotated[
                  "speaker by speaker)."),
 ]
 
+StreamCache = Annotated[
+    Path | None,
+    typer.Option(help="--stream: a folder for tf.data's cache of the model inputs (faces decoded and preprocessed, "
+                 "voice rows standardised): the first epoch writes it, later epochs read it instead of recomputing. "
+                 "Not with --camera-p."),
+]
+
 
 def train_settings(epochs: int, batch_size: int, lr: float, schedule: str, label_smoothing: float, patience: int,
                    seed: int, precision: str, **more: object) -> TrainSettings:

@@ -20,10 +20,10 @@ Runs, in this process (the benchmark scripts' ``run`` functions, no shell-outs):
 
 then writes ``README.md`` from the JSON files. Release steps need TensorFlow, a separate venv, emulation or
 ten minutes of wall clock (``calibration_sensitivity.py``, ``peer_fer.py``, ``device_pipeline.py --duration
-600``, ``ckplus_subject_vs_random.py``, ``voice_seed_protocols.py``, the aarch64 scripts, the training
-scripts): they are not re-run here; their committed results are included and dated in the README (copied
-into ``--out`` when it is not benchmarks/results). ``--quick`` uses small slices (about 200 faces, 42 clips,
-50 latency calls), skips the trained models and the tflite-runtime venv, and says so in its README;
+600``, ``ckplus_subject_vs_random.py``, ``voice_seed_protocols.py``, ``training_at_scale.py``, the aarch64
+scripts, the training scripts): they are not re-run here; their committed results are included and dated in the
+README (copied into ``--out`` when it is not benchmarks/results). ``--quick`` uses small slices (about 200 faces,
+42 clips, 50 latency calls), skips the trained models and the tflite-runtime venv, and says so in its README;
 ``--out`` keeps CI away from the committed results.
 """
 
@@ -79,6 +79,8 @@ RELEASE = {
              ["robustness/soak.json", "robustness/soak.md", "robustness/soak.png"]),
     "fault_injection": ("robustness/fault_injection.py (11 faults x 5 repeats against a running daemon, ~15 min)",
                         ["robustness/fault_injection.json", "robustness/fault_injection.md"]),
+    "training_at_scale": ("experiments/training_at_scale.py (trains on 100,000 synthetic faces and 20,000 clips, "
+                          "~15 min)", ["experiments/training_at_scale.json", "experiments/training_at_scale.md"]),
     "training": ("release/train_face_models.sh, release/train_voice_models.sh (CPU hours)",
                  ["release/training", "experiments/training", "experiments/voice_augmentation_runs.md",
                   "experiments/face_accuracy_attempts.md"]),

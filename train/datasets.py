@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -98,3 +100,28 @@ def cache_prefix(folder: Path, kind: str, what: Any) -> Path:
     for stale in folder.glob(f"{kind}-{key}*.lockfile"):
         stale.unlink()
     return folder / f"{kind}-{key}"
+
+
+STREAM_RAM_BUDGET = 256 * 2**20  # bytes tf.data's autotuner may fill with buffers in a stream (default: half the RAM)
+
+
+def bounded(ds: tf.data.Dataset, shard: tuple[int, int] = (1, 0)) -> tf.data.Dataset:
+    """A stream's options: its autotuned buffers bounded (``STREAM_RAM_BUDGET``), and, when it is one worker's
+    shard, no sharding again by tf.distribute."""
+    options = tf.data.Options()
+    options.autotune.ram_budget = STREAM_RAM_BUDGET
+    if shard[0] > 1:
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+    return ds.with_options(options)
+
+
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
+
+
+def give_back_large_buffers() -> None:
+    """Have glibc return every freed buffer over 1 MB to the system at once. A stream allocates and frees such
+    buffers all the time (a speaker's rows, a batch of faces); once glibc has raised its mmap threshold it keeps
+    them in its heaps instead, and the process grew with the dataset (voice: 1.18x the peak RSS for 4x the
+    clips; 1.05x with this). No effect where the C library is not glibc."""
+    with suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").mallopt(M_MMAP_THRESHOLD, 1 << 20)

@@ -26,7 +26,7 @@ from edgeemo.face_index import FaceIndex, has_official_test, index_faces
 from edgeemo.labels import EMOTIONS
 from edgeemo.metrics import classification_report
 from edgeemo.splits import group_split, stratified_split
-from edgeemo.train.datasets import camera_dataset, make_dataset
+from edgeemo.train.datasets import camera_dataset, give_back_large_buffers, make_dataset
 from edgeemo.train.distribute import clear_tf_errors
 from edgeemo.train.face_augment import CameraAugmentation, FaceAugmentation, face_augmenter
 from edgeemo.train.face_models import build_face_model
@@ -238,6 +238,8 @@ def train_face(
     if settings.stream and teacher is not None:
         raise EdgeemoError("--teacher needs every training face in memory: it cannot be combined with --stream")
     reader = index_faces if settings.stream else load_faces
+    if settings.stream:
+        give_back_large_buffers()
     t0 = time.time()
     train, val, test, split_desc = resolve_splits(
         data, dataset, test_data, split, val_fraction, test_fraction,

@@ -25,7 +25,7 @@ from edgeemo.face import FacePreprocessing, preprocess_face, resize_face
 from edgeemo.face_datasets import read_image
 from edgeemo.face_index import FaceIndex
 from edgeemo.labels import EMOTIONS
-from edgeemo.train.datasets import cache_prefix, unbatch_copies
+from edgeemo.train.datasets import bounded, cache_prefix, unbatch_copies
 from edgeemo.train.face_augment import CameraAugmentation, degrade_face
 
 SHUFFLE_BUFFER = 8192  # faces a cached stream shuffles over (9 KB each at 48x48 float32: 74 MB)
@@ -76,12 +76,7 @@ def face_stream(
                                        keras.utils.to_categorical(index.labels, len(EMOTIONS)).astype(np.float32))
     if sample_weight is not None:
         columns += (sample_weight.astype(np.float32),)
-    ds = tf.data.Dataset.from_tensor_slices(columns)
-    if shard[0] > 1:  # each worker its own files; tf.distribute must not shard again
-        ds = ds.shard(*shard)
-        options = tf.data.Options()
-        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
-        ds = ds.with_options(options)
+    ds = bounded(tf.data.Dataset.from_tensor_slices(columns).shard(*shard), shard)  # each worker its own files
     read = face_reader(pre, camera, seed)
     if cache is not None and camera is None:
         if shuffle:  # one fixed random order on disk (the same on a resume), then a buffer reshuffled every epoch

@@ -23,7 +23,7 @@ from edgeemo.errors import EdgeemoError
 from edgeemo.labels import EMOTIONS
 from edgeemo.metrics import classification_report
 from edgeemo.splits import group_split, stratified_split
-from edgeemo.train.datasets import make_dataset
+from edgeemo.train.datasets import give_back_large_buffers, make_dataset
 from edgeemo.train.distribute import clear_tf_errors
 from edgeemo.train.hardware import setup_hardware
 from edgeemo.train.options import BALANCE
@@ -256,6 +256,8 @@ def train_voice(
     bank = FeatureBank(feature_cache, feats, channel, augmentation,
                        settings.seed, babble, console=console)
     load = not settings.stream  # a stream reads the features speaker by speaker, when it needs them
+    if settings.stream:
+        give_back_large_buffers()
     rows = {"train": bank.rows(train, True, "train", load), "val": bank.rows(val, False, "val", load),
             "test": bank.rows(test, False, "test", load)}
     console.print(f"feature cache {bank.folder}: {bank.size_bytes() / 2**20:.0f} MB (float16)")

@@ -21,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from edgeemo.labels import EMOTIONS
-from edgeemo.train.datasets import cache_prefix, unbatch_copies
+from edgeemo.train.datasets import bounded, cache_prefix, unbatch_copies
 from edgeemo.train.voice_augment import FeatureMasking, mask_features
 from edgeemo.train.voice_bank import FeatureBank, Rows
 from edgeemo.train.voice_inputs import causal_inputs, speaker_rows
@@ -83,11 +83,7 @@ class VoiceStream:
             return unbatch_copies(rows) if shuffle or cache else rows.unbatch()  # copies: rows wait in buffers
 
         mine = list(range(shard[1], len(self.speakers), shard[0]))
-        ds = tf.data.Dataset.from_tensor_slices(np.asarray(mine, np.int64))
-        if shard[0] > 1:  # each worker its own speakers; tf.distribute must not shard again
-            options = tf.data.Options()
-            options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
-            ds = ds.with_options(options)
+        ds = bounded(tf.data.Dataset.from_tensor_slices(np.asarray(mine, np.int64)), shard)  # its own speakers
         if shuffle:  # with a cache: one fixed order, written once
             ds = ds.shuffle(len(mine), seed=CACHE_ORDER_SEED if cache else seed, reshuffle_each_iteration=not cache)
         ds = ds.interleave(speaker, cycle_length=CYCLE if shuffle else 1, num_parallel_calls=tf.data.AUTOTUNE)

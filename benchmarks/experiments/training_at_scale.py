@@ -126,24 +126,39 @@ def child(task: str, data: Path, out: Path, path: str, features: Path) -> dict[s
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
-def measure(task: str, data: Path, out: Path, path: str, features: Path) -> dict[str, Any]:
+def run_once(task: str, data: Path, out: Path, path: str, features: Path) -> dict[str, Any]:
     """``child`` in a fresh process."""
     shutil.rmtree(out, ignore_errors=True)
     cmd = [sys.executable, __file__, "--child", task, "--data", str(data), "--out", str(out),
            "--cache", str(features), "--path", path]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    load = os.getloadavg()[0]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     if proc.returncode != 0:
         raise SystemExit(f"{task} run failed:\n{proc.stderr[-4000:]}")
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    n, (first, second) = result["n_train"], result["epoch_seconds"]
-    one_epoch = result["seconds_total"] - second  # reading and preparing the data, epoch 1, the test predictions
-    result.update({"path": PATHS[path], "loadavg_1min_before": load, "seconds_one_epoch_total": one_epoch,
-                   "per_s_epoch1": n / first, "per_s_epoch2": n / second, "per_s_one_epoch_total": n / one_epoch})
-    print(f"{task} {result['path']:>14} n={n:>6}: epochs {first:.1f} s, {second:.1f} s; load + epoch 1 + test "
-          f"{one_epoch:.1f} s; peak RSS {result['peak_rss_mb']:.0f} MB (load {load:.2f})", flush=True)
-    return result
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def measure(task: str, data: Path, out: Path, features: Path, repeats: int) -> list[dict[str, Any]]:
+    """Every path ``repeats`` times, alternating; per path the fastest time of each kind and the largest peak
+    RSS (the other jobs on this machine only ever add time, and memory is the worst case)."""
+    tries: dict[str, list[dict[str, Any]]] = {p: [] for p in PATHS}
+    loads: dict[str, list[float]] = {p: [] for p in PATHS}
+    for _ in range(repeats):
+        for path in PATHS:
+            loads[path].append(os.getloadavg()[0])
+            tries[path].append(run_once(task, data, out, path, features))
+    results = []
+    for path, runs in tries.items():
+        n = runs[0]["n_train"]
+        first, second = (min(r["epoch_seconds"][k] for r in runs) for k in (0, 1))
+        one_epoch = min(r["seconds_total"] - r["epoch_seconds"][1] for r in runs)  # reading the data, epoch 1, test
+        result = {"path": PATHS[path], "n_train": n, "repeats": repeats, "epoch_seconds": [first, second],
+                  "seconds_one_epoch_total": one_epoch, "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
+                  "per_s_epoch1": n / first, "per_s_epoch2": n / second, "per_s_one_epoch_total": n / one_epoch,
+                  "loadavg_1min_before": loads[path], "tries": runs}
+        print(f"{task} {result['path']:>14} n={n:>6}: epochs {first:.1f} s, {second:.1f} s; load + epoch 1 + test "
+              f"{one_epoch:.1f} s; peak RSS {result['peak_rss_mb']:.0f} MB", flush=True)
+        results.append(result)
+    return results
 
 
 def features(data: Path, cache: Path) -> dict[str, Any]:
@@ -216,6 +231,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--scratch", type=Path, default=Path("/tmp/edgeemo-scale"))
     parser.add_argument("--only", choices=("face", "voice"))
+    parser.add_argument("--repeats", type=int, default=2, help="runs of each path, alternating (best time kept)")
     parser.add_argument("--child", choices=("face", "voice"))
     parser.add_argument("--data", type=Path)
     parser.add_argument("--cache", type=Path)
@@ -235,8 +251,10 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
         "machine": machine_info(),
         "note": "Each run: the real trainer for two epochs with a tiny model (one small convolution and the "
-                "classifier) in place of the architecture, default augmentation, in a fresh process; peak RSS is "
-                "that process's maximum resident set (TensorFlow itself included). An epoch is training + "
+                "classifier) in place of the architecture, default augmentation, in a fresh process, every path "
+                "twice, alternating: the fastest time of each kind and the largest peak RSS are shown (the JSON "
+                "has every try and the load average before it); peak RSS is the process's maximum resident set "
+                "(TensorFlow itself, about 600 MB, included). An epoch is training + "
                 "validation (history.csv's epoch_seconds); per second = training samples / epoch seconds. "
                 "'load + epoch 1 + test' adds reading and splitting the data (the in-memory path decodes and "
                 "preprocesses everything there) and the test predictions. With the shipped architectures the "
@@ -261,8 +279,7 @@ def main() -> None:
                 cache = scratch / f"features-{n}"
                 if task == "voice":
                     feats.append(features(data, cache))
-                for path in PATHS:
-                    runs.append(measure(task, data, scratch / f"run-{task}-{n}", path, cache))
+                runs += measure(task, data, scratch / f"run-{task}-{n}", cache, 1 if args.quick else args.repeats)
                 shutil.rmtree(data)
                 shutil.rmtree(cache, ignore_errors=True)
             doc[task] = {"sizes": list(sizes), "runs": runs, "verdict": verdict(runs)}

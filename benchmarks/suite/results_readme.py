@@ -266,6 +266,15 @@ def other_release(out: Path) -> list[str]:
     if seed:
         lines.append("- Voice, seed papers' leaky random-split protocols (`experiments/voice_seed_protocols.md`): "
                      + ", ".join(f"{r['protocol']} {r['arch']} {pct(r['accuracy'])}" for r in seed["rows"]) + ".")
+    scale = _load(out, "experiments/training_at_scale.json")
+    if scale:
+        for task, unit in (("face", "faces"), ("voice", "clips")):
+            v, n = scale[task]["verdict"], max(scale[task]["sizes"])
+            lines.append(f"- Training at scale, {task} (`experiments/training_at_scale.md`): streamed peak RSS "
+                         f"{v['rss_ratio']['stream']:.2f}x from {min(scale[task]['sizes']):,} to {n:,} {unit} "
+                         f"(in memory {v['rss_ratio']['in memory']:.2f}x); at {n:,}, streamed throughput "
+                         f"{100 * v['epoch1']['stream']:.0f}% of in memory in the first epoch, "
+                         f"{100 * v['epoch2']['stream + cache']:.0f}% in the second with --stream-cache.")
     fuzz = _load(out, "robustness/fuzz.json")
     if fuzz:
         t = fuzz["total"]

@@ -23,7 +23,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +81,7 @@ class Distribution:
     workers: int = 1
     worker_index: int = 0
     gpus: int = 0
+    _scratch: Any = field(default=None, repr=False)  # a non-chief worker's temporary run folder
 
     @property
     def replicas(self) -> int:
@@ -171,8 +172,8 @@ def setup_distribution(mode: str, replicas: int | None = None, timeout: float = 
                "worker started, each with its own task index, and can each reach the others?")
     with watchdog(timeout, waiting):
         strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
-        dist = Distribution("multi-worker", strategy, (cluster.address,), len(cluster.addresses),
-                            cluster.worker_index, gpus)
+        dist = Distribution("multi-worker", strategy, cluster.addresses, len(cluster.addresses), cluster.worker_index,
+                            gpus)
         per_worker(dist, 1.0)  # a first all-reduce: every worker is there
     return dist
 

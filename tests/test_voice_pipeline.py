@@ -130,6 +130,18 @@ def test_conv1d_exports_static_int8_onnx(corpus, tmp_path):
     assert onnx.preprocessing["adaptation"]["kind"] == "speaker_running"
 
 
+def test_stats_model_exports_full_int8_tflite_and_onnx(corpus, tmp_path):
+    run = tmp_path / "stats"
+    result = _train(corpus, run, "stats", "--epochs", "2")
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "m"
+    result = runner.invoke(app, ["export", str(run), "--out", str(out), "--name", "s", "--force"], env=ENV)
+    assert result.exit_code == 0, result.output  # the export gate: int8 agrees with its float parent
+    tfl = read_manifest(out / "s-int8.tflite.json")
+    assert tfl.input["dtype"] == "int8" and tfl.output["dtype"] == "int8"
+    assert read_manifest(out / "s-int8.onnx.json").quantization["format"] == "QDQ"
+
+
 def test_predict_and_bench_voice_without_tensorflow(crnn_run, corpus, tmp_path):
     out = tmp_path / "models"
     assert runner.invoke(app, ["export", str(crnn_run), "--out", str(out), "--name", "v", "--force",

@@ -209,7 +209,9 @@ def train_voice_cmd(
     out: Annotated[
         Path, typer.Option(help="Run folder: config, features, history, curves, checkpoints. Re-run to resume.")
     ] = Path("runs/voice"),
-    arch: Annotated[str, typer.Option(help="conv1d, lstm or crnn (Conv1D front + LSTM).")] = "crnn",
+    arch: Annotated[str, typer.Option(
+        help="conv1d, lstm, crnn (Conv1D front + LSTM) or stats (pooled utterance statistics, dense head).")
+    ] = "crnn",
     split: Annotated[
         str, typer.Option(help="speaker (no speaker on two sides) or random (speakers leak; seed comparison only).")
     ] = "speaker",

@@ -10,7 +10,7 @@ from pathlib import Path
 from edgeemo.errors import EdgeemoError
 
 FACE_ARCHS = ("custom-cnn", "mobilenetv3-small")
-VOICE_ARCHS = ("conv1d", "lstm", "crnn", "stats")
+VOICE_ARCHS = ("conv1d", "lstm", "crnn", "stats", "mlp")
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 SCHEDULES = ("plateau", "cosine", "constant")
 CLASS_WEIGHTS = ("none", "balanced", "sqrt")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +43,14 @@ from edgeemo.train.voice_augment import (
 )
 from edgeemo.train.voice_bank import FeatureBank, Rows, require_rows
 from edgeemo.train.voice_models import VOICE_ARCHS, build_voice_model
-from edgeemo.voice import SpeakerAdaptation, VoicePreprocessing, adapted_input, clip_moments, shrunk_stats
+from edgeemo.voice import (
+    SpeakerAdaptation,
+    VoicePreprocessing,
+    adapted_input,
+    clip_moments,
+    shrunk_stats,
+    summarize,
+)
 from edgeemo.voice_datasets import VoiceDataset, drop_speakers, load_voice, speaker_split
 
 CALM = ("neutral", "exclude")
@@ -183,11 +190,21 @@ def causal_inputs(rows: Rows, pre: VoicePreprocessing, seed: int, groups: np.nda
     return out
 
 
+def summarized_rows(rows: Rows, summary: str) -> Rows:
+    """``rows`` as the model's summary sees them (``edgeemo.voice.summarize``): unchanged for frames,
+    one (1, functionals) row per clip with span (0, 1) for functionals."""
+    if summary == "frames":
+        return rows
+    x = np.stack([summarize(rows.x[i], tuple(rows.span[i]), summary)[0] for i in range(len(rows.x))]) \
+        if len(rows.x) else np.zeros((0, 1, 0), np.float32)
+    return replace(rows, x=x.astype(np.float32), span=np.tile(np.array([[0, 1]]), (len(x), 1)))
+
+
 def training_statistics(rows: Rows, features: AudioFeatures, adaptive: bool) -> RunningStats:
     """The training statistics: over every frame of the clean rows (global standardisation, as
     before), or over the speech frames of all rows (the prior of an adapting model)."""
     if not adaptive:
-        return RunningStats().update(rows.x[rows.copy == 0].astype(np.float32).reshape(-1, features.n_features))
+        return RunningStats().update(rows.x[rows.copy == 0].astype(np.float32).reshape(-1, rows.x.shape[-1]))
     stats = RunningStats()
     for i in range(len(rows.x)):
         stats.update(rows.x[i, rows.span[i, 0] : rows.span[i, 1]].astype(np.float32))
@@ -241,15 +258,21 @@ def train_voice(
     test_data: list[Path] | None = None,
     feature_cache: Path | None = None,
     exclude_speakers: list[str] | None = None,
+    summary: str = "frames",
 ) -> dict[str, Any]:
     """Train (or resume) a voice model in ``out``; returns the test metrics of the best checkpoint.
 
     ``test_data``: corpora tested as a whole (leave-one-corpus-out); ``data`` is then cut into
     train and validation only. ``feature_cache``: the shared per-speaker feature folder
-    (default: ``voice-features`` beside the run folder).
+    (default: ``voice-features`` beside the run folder). ``summary``: what the model sees of a
+    clip (``edgeemo.voice.SUMMARIES``: the frames, or one vector of utterance functionals).
     """
     if arch not in VOICE_ARCHS:
         raise EdgeemoError(f"unknown --arch {arch!r} for voice (expected {', '.join(VOICE_ARCHS)})")
+    if (arch == "mlp") != (summary == "functionals"):
+        raise EdgeemoError("--summary functionals goes with --arch mlp (a vector per clip), and only with it")
+    if summary == "functionals" and masking is not None and masking.active:
+        raise EdgeemoError("--time-masks/--coeff-masks mask frames: not with --summary functionals")
     feats = features or AudioFeatures()
     if balance not in BALANCE:
         raise EdgeemoError(f"unknown --balance {balance!r} (expected {' or '.join(BALANCE)})")
@@ -283,8 +306,8 @@ def train_voice(
         "exclude_speakers": exclude_speakers,
         "split": split_desc,
         "labels": list(EMOTIONS),
-        "input_shape": [feats.n_frames, feats.n_features],
-        "preprocessing": VoicePreprocessing(feats, adaptation=adaptation).to_dict(),  # statistics come later
+        "input_shape": list(VoicePreprocessing(feats, summary=summary).input_shape),
+        "preprocessing": VoicePreprocessing(feats, adaptation=adaptation, summary=summary).to_dict(),  # stats later
         "augmentation": augmentation.to_dict() if augmentation else None,
         "channel_augmentation": channel.to_dict() if channel else None,
         "adaptation": adaptation.to_dict() if adaptation else None,
@@ -306,8 +329,9 @@ def train_voice(
     console.print(f"feature cache {bank.folder}: {bank.size_bytes() / 2**20:.0f} MB (float16)")
     for name, r in rows.items():
         require_rows(r, name, Path(data[0]))
+    rows = {k: summarized_rows(r, summary) for k, r in rows.items()}
     stats = training_statistics(rows["train"], feats, adaptation is not None)
-    pre = VoicePreprocessing.from_stats(feats, stats, adaptation)
+    pre = VoicePreprocessing.from_stats(feats, stats, adaptation, summary)
     config["preprocessing"] = pre.to_dict()
     silent = {k: list(r.silent) for k, r in rows.items()}
     config["split"]["no_speech"] = {k: len(v) for k, v in silent.items()}

@@ -1,5 +1,5 @@
-"""Voice emotion models over MFCC frames (time, coefficients): Conv1D, LSTM, Conv1D+LSTM, and
-pooled utterance statistics with a dense head.
+"""Voice emotion models over MFCC frames (time, coefficients): Conv1D, LSTM, Conv1D+LSTM,
+pooled utterance statistics with a dense head, and a dense head alone on utterance functionals.
 
 All are Keras 3 functional models (tf2onnx cannot convert Sequential ones) with well
 under 500k parameters. ``unroll`` builds the LSTMs unrolled over the fixed number of
@@ -90,6 +90,14 @@ def stats_model(input_shape: tuple[int, int], n_classes: int = 7, dropout: float
     return keras.Model(inputs, _head(x, n_classes, dropout, l1, l2), name="voice_stats")
 
 
+def mlp_model(input_shape: tuple[int, int], n_classes: int = 7, dropout: float = 0.4,
+              l1: float = 1e-5, l2: float = 1e-4) -> keras.Model:
+    """The dense head alone, on one vector per clip (``--summary functionals``: utterance functionals)."""
+    inputs = keras.Input(input_shape, name="functionals")
+    x = layers.Flatten(name="flat")(inputs)
+    return keras.Model(inputs, _head(x, n_classes, dropout, l1, l2), name="voice_mlp")
+
+
 def build_voice_model(arch: str, input_shape: tuple[int, int], n_classes: int = 7, dropout: float = 0.4,
                       unroll: bool = False) -> keras.Model:
     """One of VOICE_ARCHS for (frames, coefficients) inputs."""
@@ -101,6 +109,8 @@ def build_voice_model(arch: str, input_shape: tuple[int, int], n_classes: int = 
         return crnn_model(input_shape, n_classes, dropout, unroll=unroll)
     if arch == "stats":
         return stats_model(input_shape, n_classes, dropout)
+    if arch == "mlp":
+        return mlp_model(input_shape, n_classes, dropout)
     from edgeemo.errors import EdgeemoError
 
     raise EdgeemoError(f"unknown voice architecture {arch!r} (expected {', '.join(VOICE_ARCHS)})")

@@ -210,7 +210,8 @@ def train_voice_cmd(
         Path, typer.Option(help="Run folder: config, features, history, curves, checkpoints. Re-run to resume.")
     ] = Path("runs/voice"),
     arch: Annotated[str, typer.Option(
-        help="conv1d, lstm, crnn (Conv1D front + LSTM) or stats (pooled utterance statistics, dense head).")
+        help="conv1d, lstm, crnn (Conv1D front + LSTM), stats (pooled utterance statistics, dense head) or "
+             "mlp (a dense head; with --summary functionals).")
     ] = "crnn",
     split: Annotated[
         str, typer.Option(help="speaker (no speaker on two sides) or random (speakers leak; seed comparison only).")
@@ -234,6 +235,9 @@ def train_voice_cmd(
     cmn: Annotated[
         bool, typer.Option(help="Cepstral mean normalisation per clip (removes microphone/speaker offsets).")
     ] = False,
+    summary: Annotated[str, typer.Option(
+        help="What the model sees of a clip: frames, or functionals (one vector of utterance statistics of the "
+             "frames; with --arch mlp).")] = "frames",
     epochs: Epochs = 60,
     batch_size: BatchSize = 32,
     lr: LearningRate = 1e-3,
@@ -291,6 +295,11 @@ def train_voice_cmd(
     options.check_paths("--data", paths)
     options.check_choice("--augment", augment, ("channel", "clip", "channel+clip", "none"))
     options.check_choice("--balance", balance, options.BALANCE)
+    from edgeemo.voice import SUMMARIES
+
+    options.check_choice("--summary", summary, SUMMARIES)
+    if (arch == "mlp") != (summary == "functionals"):
+        raise EdgeemoError("--summary functionals goes with --arch mlp (a vector per clip), and only with it")
     test_paths = [Path(p.strip()) for p in test_data.split(",") if p.strip()] if test_data else None
     options.check_paths("--test-data", test_paths or [])
 
@@ -324,6 +333,7 @@ def train_voice_cmd(
         class_weight=class_weight,
         dropout=dropout,
         limit_per_class=limit_per_class,
+        summary=summary,
     )
 
 

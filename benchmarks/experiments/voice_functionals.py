@@ -4,7 +4,7 @@
 
 Per clip (clean, all four shared corpora): THE front end's MFCC frames over the speech span
 (``clip_features_span``) summarised as functionals (mean, std, 10/50/90th percentiles, mean absolute
-and std of frame differences: 287 values); a crude pitch and loudness summary (``librosa.yin`` F0 in
+and std of frame differences: 280 values); a crude pitch and loudness summary (``librosa.yin`` F0 in
 semitones over loud frames, voiced fraction, level spread, speech duration: 11 values); and, where
 the ``opensmile`` package is importable, the 88 eGeMAPS functionals as the classical baseline of
 issue 26 (its licence allows research use only: a baseline, never a device dependency). Install it
@@ -147,8 +147,8 @@ def main() -> None:
         np.savez(args.cache, **f)
     y, groups = f["labels"], f["groups"]
     corpus = np.array([g.split(":")[0] for g in groups])
-    sets = {"MFCC functionals (287)": f["mfcc"], "pitch + loudness (11)": f["pitch"],
-            "MFCC functionals + pitch (298)": np.hstack([f["mfcc"], f["pitch"]])}
+    sets = {"MFCC functionals (280)": f["mfcc"], "pitch + loudness (11)": f["pitch"],
+            "MFCC functionals + pitch (291)": np.hstack([f["mfcc"], f["pitch"]])}
     if "egemaps" in f and f["egemaps"].size:
         sets["eGeMAPS (88, opensmile; research only)"] = f["egemaps"]
     held = np.isin(groups, HELD)

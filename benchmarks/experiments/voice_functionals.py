@@ -181,7 +181,9 @@ def main() -> None:
                      + " / ".join(f"{r['loco_uar'][c]:.1%}" for c in CORPORA) + f" | **{r['transfer_score']:.2%}** | "
                      + " / ".join(f"{v:.1%}" for v in r["heldout_accuracy"].values()) + " |")
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    (args.out_dir / "voice_functionals.json").write_text(json.dumps(rows, indent=1) + "\n")
+    doc = {"models_sha256": {}, "note": "measures features and classifiers fitted here, no shipped model",
+           "rows": rows}
+    (args.out_dir / "voice_functionals.json").write_text(json.dumps(doc, indent=1) + "\n")
     (args.out_dir / "voice_functionals.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

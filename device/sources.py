@@ -19,7 +19,8 @@ import cv2
 import numpy as np
 
 from edgeemo.errors import EdgeemoError, MissingDependencyError
-from edgeemo.face_datasets import IMAGE_SUFFIXES, read_image_color
+from edgeemo.face_datasets import read_image_color
+from edgeemo.face_index import IMAGE_SUFFIXES
 
 
 class FrameSource(Protocol):

@@ -2,4 +2,5 @@
 
 from edgeemo.cli import app
 
-app(prog_name="edgeemo")
+if __name__ == "__main__":  # not when a spawned worker process imports the parent's main module
+    app(prog_name="edgeemo")

@@ -25,7 +25,8 @@ import numpy as np
 from edgeemo import __version__
 from edgeemo.errors import EdgeemoError
 from edgeemo.face import FacePreprocessing, preprocess_face, preprocess_faces
-from edgeemo.face_datasets import FaceDataset, load_faces, split_folder
+from edgeemo.face_datasets import FaceDataset, load_faces
+from edgeemo.face_index import split_folder
 from edgeemo.labels import EMOTIONS
 from edgeemo.manifest import sha256_of
 from edgeemo.metrics import classification_report

@@ -33,13 +33,12 @@ from edgeemo.bench import (
 )
 from edgeemo.errors import EdgeemoError
 from edgeemo.face import FacePreprocessing, preprocess_faces
-from edgeemo.face_datasets import IMAGE_SUFFIXES, read_image_color
+from edgeemo.face_datasets import read_image_color
 from edgeemo.face_detect import Box, DetectorSettings, FaceDetector, find_face, make_detector
+from edgeemo.face_index import IMAGE_SUFFIXES, LABELS_CSV
 from edgeemo.labels import EMOTIONS, UnknownLabelError, index_of, to_canonical
 from edgeemo.metrics import classification_report
 from edgeemo.predict import open_emotion_model
-
-LABELS_CSV = "labels.csv"
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Readers for face datasets: FER2013 (image folders or the original CSV) and CK+48.
+"""Readers for face datasets: every layout of ``edgeemo.face_index`` (FER2013 and CK+ folders,
+``labels.csv``, FER+) decoded into memory, and the original FER2013 CSV of pixels.
 
 Every reader returns a FaceDataset of raw decoded grayscale images, canonical label
 indices, and a group id per image (the CK+ subject) so splits can be subject-
@@ -21,11 +22,10 @@ import numpy as np
 from edgeemo import MAX_IMAGE_PIXELS
 from edgeemo.errors import EdgeemoError
 from edgeemo.face import to_gray_uint8
-from edgeemo.labels import EMOTIONS, UnknownLabelError, index_of, to_canonical
+from edgeemo.face_index import FaceIndex, index_faces, index_label_folders, layout_of
+from edgeemo.labels import EMOTIONS
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".pgm", ".tif", ".tiff", ".webp"}
 FER_CSV_USAGE = {"train": "Training", "publictest": "PublicTest", "privatetest": "PrivateTest"}
-CKPLUS_NAME = re.compile(r"^(S\d{3})_(\d{3})_(\d{8})$")
 
 
 @dataclass
@@ -38,6 +38,7 @@ class FaceDataset:
     groups: np.ndarray
     sources: list[str]
     excluded: Counter = field(default_factory=Counter)
+    subjects: bool = False  # the groups are subjects (CK+, a labels.csv with a subject column)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -51,6 +52,7 @@ class FaceDataset:
             self.groups[idx],
             [self.sources[i] for i in idx],
             Counter(self.excluded),
+            self.subjects,
         )
 
     def class_counts(self) -> dict[str, int]:
@@ -226,55 +228,15 @@ def read_image(path: str | Path) -> np.ndarray:
         raise EdgeemoError(str(exc), path) from None
 
 
-def _image_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+def decoded(index: FaceIndex) -> FaceDataset:
+    """The images of ``index``, decoded (an unreadable one is an error naming it)."""
+    return FaceDataset(index.name, [read_image(p) for p in index.sources], index.labels, index.groups,
+                       list(index.sources), index.excluded, index.subjects)
 
 
 def load_image_folders(root: str | Path, dataset: str = "fer2013", limit_per_class: int | None = None) -> FaceDataset:
-    """Read ``root/<label>/*.<img>``; label folder names go through the dataset's label map.
-
-    For CK+ the subject id (``S010`` in ``S010_004_00000017.png``) becomes the group.
-    ``limit_per_class`` keeps the first N files of each folder (sorted) for quick runs.
-    """
-    root = Path(root)
-    if not root.is_dir():
-        raise EdgeemoError("not a folder", root)
-    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not class_dirs:
-        raise EdgeemoError(f"no label folders inside (expected <label>/*.jpg, labels: {', '.join(EMOTIONS)})", root)
-    images: list[np.ndarray] = []
-    labels: list[int] = []
-    groups: list[str] = []
-    sources: list[str] = []
-    excluded: Counter = Counter()
-    for class_dir in class_dirs:
-        try:
-            canonical = to_canonical(dataset, class_dir.name)
-        except UnknownLabelError as exc:
-            raise EdgeemoError(f"unexpected label folder: {exc}", class_dir) from None
-        files = _image_files(class_dir)
-        if limit_per_class is not None:
-            files = files[:limit_per_class]
-        if canonical is None:
-            excluded[class_dir.name] += len(files)
-            continue
-        for path in files:
-            images.append(read_image(path))
-            labels.append(index_of(canonical))
-            groups.append(_group_of(dataset, path))
-            sources.append(str(path))
-    if not images:
-        raise EdgeemoError("no images found in the label folders", root)
-    return FaceDataset(dataset, images, np.array(labels, np.int64), np.array(groups), sources, excluded)
-
-
-def _group_of(dataset: str, path: Path) -> str:
-    if dataset == "ckplus":
-        match = CKPLUS_NAME.match(path.stem)
-        if not match:
-            raise EdgeemoError("CK+ file name is not S<subject>_<sequence>_<frame>", path)
-        return match.group(1)
-    return path.stem
+    """Read ``root/<label>/*.<img>`` (``edgeemo.face_index.index_label_folders``), decoded."""
+    return decoded(index_label_folders(root, dataset, limit_per_class))
 
 
 def load_fer2013_csv(path: str | Path, split: str = "train", limit: int | None = None) -> FaceDataset:
@@ -322,51 +284,20 @@ def load_fer2013_csv(path: str | Path, split: str = "train", limit: int | None =
     return FaceDataset("fer2013", images, np.array(labels, np.int64), np.array(sources), sources)
 
 
-def detect_dataset(path: Path) -> str:
-    """Guess 'fer2013' or 'ckplus' from a folder's layout (CK+ file names are S###_###_########)."""
-    if path.suffix.lower() == ".csv":
-        return "fer2013"
-    for class_dir in sorted(p for p in path.iterdir() if p.is_dir()):
-        for f in class_dir.iterdir():
-            if f.suffix.lower() in IMAGE_SUFFIXES:
-                return "ckplus" if CKPLUS_NAME.match(f.stem) else "fer2013"
-    return "fer2013"
-
-
-def split_folder(path: Path, split: str) -> tuple[Path, str | None]:
-    """The folder ``load_faces`` reads and the split it holds: ``path/split`` in a root of split folders
-    (FER2013: ``train/``, ``publictest/``), or ``path`` itself, with no split, for label folders such as CK+48.
-
-    A root of split folders without ``split`` is an error that names the splits it has."""
-    if (path / split).is_dir():
-        return path / split, split
-    subdirs = sorted(p for p in path.iterdir() if p.is_dir())
-    if subdirs and all(any(q.is_dir() for q in p.iterdir()) for p in subdirs):  # folders of label folders
-        raise EdgeemoError(f"no {split!r} split folder here; the splits present are: "
-                           f"{', '.join(p.name for p in subdirs)}", path)
-    return path, None
-
-
 def load_faces(
     path: str | Path, dataset: str = "auto", split: str = "train", limit_per_class: int | None = None
 ) -> FaceDataset:
-    """Read any supported face dataset.
+    """Read any supported face dataset into memory.
 
     ``path`` is a label-folder root (``<label>/*.jpg``), a FER2013 root holding split
-    folders (``train/``, ``publictest/``; ``split`` picks one), or ``fer2013.csv``
-    (``split`` picks the Usage).
+    folders (``train/``, ``publictest/``; ``split`` picks one), a ``labels.csv`` (or a folder
+    holding one), FER+ (``fer2013new.csv`` or its folder; ``split`` picks the usage), or
+    ``fer2013.csv`` (``split`` picks the Usage). See ``edgeemo.face_index``.
     """
     path = Path(path)
     if not path.exists():
         raise EdgeemoError("no such file or folder", path)
-    if path.is_file():
-        if path.suffix.lower() != ".csv":
-            raise EdgeemoError("expected a dataset folder or a fer2013.csv file", path)
+    if layout_of(path)[0] == "fer2013":  # the original CSV of pixels
         limit = None if limit_per_class is None else limit_per_class * len(EMOTIONS)
         return load_fer2013_csv(path, split, limit=limit)
-    path, _ = split_folder(path, split)
-    if dataset == "auto":
-        dataset = detect_dataset(path)
-    if dataset not in ("fer2013", "ckplus"):
-        raise EdgeemoError(f"unknown face dataset {dataset!r} (expected fer2013 or ckplus)")
-    return load_image_folders(path, dataset, limit_per_class=limit_per_class)
+    return decoded(index_faces(path, dataset, split, limit_per_class))

@@ -29,6 +29,19 @@ DATASET_LABELS: dict[str, dict[str, str | None]] = {
         "surprise": "surprise",
         "neutral": "neutral",
     },
+    # FER+ (fer2013new.csv) vote columns; edgeemo.face_index takes FER+'s majority vote over them.
+    "ferplus": {
+        "neutral": "neutral",
+        "happiness": "happy",
+        "surprise": "surprise",
+        "sadness": "sad",
+        "anger": "angry",
+        "disgust": "disgust",
+        "fear": "fear",
+        "contempt": None,  # not in the canonical 7
+        "unknown": None,  # the annotators could not tell
+        "nf": None,  # not a face
+    },
     # RAVDESS emotion field 01..08.
     "ravdess": {
         "01": "neutral",

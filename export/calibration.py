@@ -21,6 +21,7 @@ import numpy as np
 from edgeemo.errors import EdgeemoError
 from edgeemo.face import FacePreprocessing, preprocess_faces
 from edgeemo.face_datasets import FaceDataset, load_faces
+from edgeemo.face_index import has_official_test
 from edgeemo.labels import EMOTIONS
 from edgeemo.splits import stratified_split
 from edgeemo.voice import VoicePreprocessing, preprocess_files
@@ -242,8 +243,8 @@ def load_run_split(source: ExportSource, which: str) -> FaceDataset:
             root = source.verify_data or Path(config["test_data"])
             pool = load_faces(root, source.dataset, split="publictest", limit_per_class=limit)
             return _select(pool, root, wanted, config["test_data"], which, source.run_dir)
-        if data.is_dir() and (data / "publictest").is_dir():
-            pool = load_faces(data / "publictest", source.dataset, split="publictest", limit_per_class=limit)
+        if has_official_test(data):  # FER2013's publictest/, or FER+'s PublicTest rows
+            pool = load_faces(data, source.dataset, split="publictest", limit_per_class=limit)
             return _select(pool, data, wanted, config["data"], which, source.run_dir)
     pool = load_faces(data, source.dataset, split="train", limit_per_class=limit)
     return _select(pool, data, wanted, config["data"], which, source.run_dir)
@@ -283,8 +284,8 @@ def export_samples(
         assert source.data is not None
         pool = load_faces(source.data, source.dataset, split="train", limit_per_class=source.limit_per_class)
         verify_root = source.verify_data
-        if verify_root is None and source.data.is_dir() and (source.data / "publictest").is_dir():
-            verify_root = source.data / "publictest"
+        if verify_root is None and has_official_test(source.data):  # FER2013's publictest/ or FER+'s PublicTest
+            verify_root = source.data / "publictest" if (source.data / "publictest").is_dir() else source.data
         if verify_root is not None:
             train = pool
             test = load_faces(

@@ -136,7 +136,7 @@ def training_info(source: ExportSource, model: Any) -> dict[str, Any]:
     if config.get("settings"):
         info["epochs"] = config["settings"].get("epochs")
     for key in ("augmentation", "camera_augmentation", "channel_augmentation", "balance", "extra_train",
-                "exclude_speakers"):  # what the model saw in training, beyond the split
+                "exclude_speakers", "distribution", "data_pipeline"):  # how it trained, beyond the split
         if config.get(key):
             info[key] = config[key]
     if config.get("ensemble"):  # edgeemo train ensemble: members, their options and validation accuracy

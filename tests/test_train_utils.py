@@ -72,7 +72,7 @@ def test_a_resume_gets_random_draws_of_its_own_and_a_fresh_run_keeps_its_seed():
 
 
 def test_auto_precision_follows_the_hardware():
-    from edgeemo.train.run import resolve_precision
+    from edgeemo.train.hardware import resolve_precision
 
     assert resolve_precision("auto", gpus=1, flags=set()) == "mixed_float16"
     assert resolve_precision("auto", gpus=0, flags={"avx512f", "amx_bf16", "amx_tile"}) == "mixed_bfloat16"
@@ -148,3 +148,22 @@ def test_weights_file_round_trips_and_refuses_another_model_or_a_bad_file(tmp_pa
     bad.write_text("not an archive")
     with pytest.raises(EdgeemoError, match="not a weights file"):
         load_weights_npz(target, bad)
+
+
+def test_the_gpu_path_scales_the_loss_of_float16_models_and_uses_xla_on_one_gpu():
+    # no GPU here: what the GPU path decides, and Keras' loss scaling, checked on the CPU
+    import keras
+
+    from edgeemo.train.distribute import Distribution
+    from edgeemo.train.run import TrainSettings, compile_model, dtype_policy
+
+    assert Distribution(gpus=1).xla and not Distribution().xla
+    assert not Distribution("mirrored", strategy=object(), gpus=2).xla  # Keras' own rule: no XLA under tf.distribute
+    with dtype_policy("mixed_float16"):
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(7, activation="softmax", dtype="float32")])
+    compile_model(model, TrainSettings(), xla=False)
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    assert Distribution(gpus=1).record(128, "mixed_float16")["loss_scaling"] is True
+    plain = keras.Sequential([keras.Input((4,)), keras.layers.Dense(7)])
+    compile_model(plain, TrainSettings())
+    assert not isinstance(plain.optimizer, keras.optimizers.LossScaleOptimizer)  # float32: no scaling needed

@@ -30,6 +30,7 @@ from edgeemo import __version__
 from edgeemo.errors import EdgeemoError
 from edgeemo.face import FacePreprocessing, preprocess_faces
 from edgeemo.face_datasets import load_faces
+from edgeemo.face_index import has_official_test
 from edgeemo.labels import EMOTIONS
 from edgeemo.metrics import classification_report
 from edgeemo.train.run import console
@@ -103,8 +104,8 @@ class Member:
                         self.x = {k: self.pre.standardize(d[f"x_{k}"]) for k in ("val", "test")}
                     self.y = {k: np.asarray(d[f"y_{k}"], np.int64) for k in ("val", "test")}
             except FileNotFoundError:
-                raise EdgeemoError("no cached features (features.npz): re-run the run's training command",
-                                   cache) from None
+                raise EdgeemoError("no cached features (features.npz): re-run the run's training command without "
+                                   "--stream (a streamed run keeps no copy of its inputs)", cache) from None
             except (OSError, KeyError, ValueError) as exc:
                 raise EdgeemoError(f"unreadable feature cache ({exc})", cache) from None
             return
@@ -119,7 +120,7 @@ def split_faces(config: dict[str, Any], split: dict[str, list[str]], run: Path,
     data = Path(config["data"])
     test_root = Path(config["test_data"]) if config.get("test_data") else data
     pools = [load_faces(data, split="train")]
-    if test_root != data or (data / "publictest").is_dir():
+    if test_root != data or has_official_test(data):
         pools.append(load_faces(test_root, split="publictest"))
     if config.get("extra_train"):  # a second dataset's training subjects (train face --extra-train)
         pools.append(load_faces(Path(config["extra_train"]), split="train"))

@@ -1,13 +1,16 @@
-"""``edgeemo train face``: train a face emotion model on FER2013 or CK+ folders.
+"""``edgeemo train face``: train a face emotion model on FER2013, CK+, a labels.csv or FER+.
 
 Data flows through the core reader and THE core preprocessing (edgeemo.face), then
-through Keras augmentation layers in a tf.data pipeline (training batches only).
+through Keras augmentation layers in a tf.data pipeline (training batches only). In memory
+by default; with ``--stream`` (``settings.stream``) the files are read as a stream
+(``edgeemo.train.face_stream``), for datasets larger than memory.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -19,22 +22,19 @@ from edgeemo import __version__
 from edgeemo.errors import EdgeemoError
 from edgeemo.face import FacePreprocessing, preprocess_faces
 from edgeemo.face_datasets import FaceDataset, load_faces
+from edgeemo.face_index import FaceIndex, has_official_test, index_faces
 from edgeemo.labels import EMOTIONS
 from edgeemo.metrics import classification_report
 from edgeemo.splits import group_split, stratified_split
 from edgeemo.train.datasets import camera_dataset, make_dataset
+from edgeemo.train.distribute import clear_tf_errors
 from edgeemo.train.face_augment import CameraAugmentation, FaceAugmentation, face_augmenter
 from edgeemo.train.face_models import build_face_model
-from edgeemo.train.run import (
-    TrainSettings,
-    check_config,
-    class_weights,
-    console,
-    fit,
-    read_history,
-    setup_hardware,
-    stream_seed,
-)
+from edgeemo.train.face_stream import face_stream, predict_stream
+from edgeemo.train.hardware import setup_hardware
+from edgeemo.train.run import TrainSettings, check_config, class_weights, console, fit, read_history, stream_seed
+
+Faces = FaceDataset | FaceIndex  # decoded in memory, or the files of a stream
 
 
 def resolve_splits(
@@ -46,30 +46,32 @@ def resolve_splits(
     test_fraction: float,
     seed: int,
     limit_per_class: int | None,
-) -> tuple[FaceDataset, FaceDataset, FaceDataset, dict[str, Any]]:
-    """Load the data and cut train / val / test.
+    reader: Callable[..., Faces] = load_faces,
+) -> tuple[Faces, Faces, Faces, dict[str, Any]]:
+    """Load the data (``reader``: ``load_faces``, or ``index_faces`` for a stream) and cut train / val / test.
 
-    Test: ``test_data`` if given, else the ``publictest/`` split beside ``train/``, else
-    a held-out part of ``data`` (whole subjects with split='subject'). Validation (for
-    checkpoints, early stopping and the LR schedule) is always cut from the training
+    Test: ``test_data`` if given, else the ``publictest/`` split beside ``train/`` (FER2013,
+    FER+), else a held-out part of ``data`` (whole subjects with split='subject'). Validation
+    (for checkpoints, early stopping and the LR schedule) is always cut from the training
     side, so the test set is never used to tune anything.
     """
-    pool = load_faces(data, dataset, split="train", limit_per_class=limit_per_class)
-    has_subjects = pool.name == "ckplus"
+    pool = reader(data, dataset, split="train", limit_per_class=limit_per_class)
+    has_subjects = pool.subjects
     if split not in ("subject", "random"):
         raise EdgeemoError(f"unknown split {split!r} (expected subject or random)")
     by_subject = split == "subject" and has_subjects
 
-    def cut(ds: FaceDataset, fraction: float, salt: int) -> tuple[np.ndarray, np.ndarray]:
+    def cut(ds: Faces, fraction: float, salt: int) -> tuple[np.ndarray, np.ndarray]:
         if by_subject:
             return group_split(ds.groups, fraction, seed + salt)
         return stratified_split(ds.labels, fraction, seed + salt)
 
+    official = test_data is None and has_official_test(data)
     if test_data is None and data.is_dir() and (data / "publictest").is_dir():
         test_data = data / "publictest"
-    if test_data is not None:
-        test = load_faces(test_data, dataset, split="publictest", limit_per_class=limit_per_class)
-        test_desc = f"{test_data}"
+    if test_data is not None or official:
+        test = reader(test_data or data, dataset, split="publictest", limit_per_class=limit_per_class)
+        test_desc = f"{test_data}" if test_data is not None else f"{data} (PublicTest)"
     else:
         keep, hold = cut(pool, test_fraction, 0)
         test, pool = pool.subset(hold, f"{pool.name}-test"), pool.subset(keep)
@@ -87,7 +89,8 @@ def resolve_splits(
         assert not overlap, f"subject leak: {sorted(overlap)[:5]}"
     desc = {
         "dataset": pool.name,
-        "protocol": "subject-independent" if by_subject else ("official split" if test_data is not None else "random"),
+        "protocol": "subject-independent" if by_subject else (
+            "official split" if test_data is not None or official else "random"),
         "train": {"n": len(train), "classes": train.class_counts()},
         "val": {
             "n": len(val),
@@ -150,23 +153,23 @@ def teacher_targets(
 
 
 def add_extra_subjects(
-    train: FaceDataset, extra: Path, test_fraction: float, seed: int
-) -> tuple[FaceDataset, dict[str, Any]]:
+    train: Faces, extra: Path, test_fraction: float, seed: int, reader: Callable[..., Faces] = load_faces
+) -> tuple[Faces, dict[str, Any]]:
     """``train`` plus the training subjects of a second dataset (e.g. CK+48); whole subjects,
     ``test_fraction`` of its faces, are held out and listed so they can be reported as unseen."""
-    pool = load_faces(extra, split="train")
+    pool = reader(extra, split="train")
     if len(set(pool.groups)) < 2:
         raise EdgeemoError("--extra-train needs a dataset with subjects (e.g. CK+48) to hold some out", extra)
     keep, hold = group_split(pool.groups, test_fraction, seed)
     added = pool.subset(keep)
-    merged = FaceDataset(
-        f"{train.name}+{pool.name}",
-        train.images + added.images,
-        np.concatenate([train.labels, added.labels]),
-        np.concatenate([train.groups.astype(str), added.groups.astype(str)]),
-        train.sources + added.sources,
-        train.excluded + pool.excluded,
-    )
+    name, labels = f"{train.name}+{pool.name}", np.concatenate([train.labels, added.labels])
+    groups = np.concatenate([train.groups.astype(str), added.groups.astype(str)])
+    if isinstance(train, FaceIndex):
+        merged: Faces = FaceIndex(name, train.sources + added.sources, labels, groups,
+                                  train.excluded + pool.excluded, train.subjects)
+    else:
+        merged = FaceDataset(name, train.images + added.images, labels, groups, train.sources + added.sources,
+                             train.excluded + pool.excluded, train.subjects)
     held = sorted({str(g) for g in pool.subset(hold).groups})
     return merged, {
         "data": str(extra),
@@ -230,15 +233,19 @@ def train_face(
     settings = settings or TrainSettings()
     pre = FacePreprocessing(equalize=equalize)
     stream = stream_seed(settings.seed, len(read_history(Path(out) / "history.csv")))  # the split keeps seed
-    hardware, policy = setup_hardware(stream, settings.precision)
+    hardware, policy, dist = setup_hardware(stream, settings)
+    out = dist.run_folder(Path(out))
+    if settings.stream and teacher is not None:
+        raise EdgeemoError("--teacher needs every training face in memory: it cannot be combined with --stream")
+    reader = index_faces if settings.stream else load_faces
     t0 = time.time()
     train, val, test, split_desc = resolve_splits(
         data, dataset, test_data, split, val_fraction, test_fraction,
-        settings.seed if split_seed is None else split_seed, limit_per_class,
+        settings.seed if split_seed is None else split_seed, limit_per_class, reader,
     )
     if extra_train is not None:
         train, split_desc["extra_train"] = add_extra_subjects(
-            train, extra_train, extra_test_fraction, settings.seed if split_seed is None else split_seed
+            train, extra_train, extra_test_fraction, settings.seed if split_seed is None else split_seed, reader
         )
     console.print(
         f"loaded in {time.time() - t0:.1f}s on {hardware}: train {len(train)}, val {len(val)}, test {len(test)}"
@@ -264,10 +271,17 @@ def train_face(
         "limit_per_class": limit_per_class,
         "edgeemo_version": __version__,
         "hardware": hardware,
+        "distribution": dist.record(settings.batch_size, policy),
+        "data_pipeline": {"stream": settings.stream, "cache": settings.stream_cache, "shards": dist.workers}
+        if settings.stream else {"stream": False},
     }
     if split_seed is not None:
         config["split_seed"] = split_seed
-    x_train, x_val, x_test = (preprocess_faces(d.images, pre) for d in (train, val, test))
+    augment = face_augmenter(augmentation, stream)
+    if settings.stream:  # file names only: nothing decoded until the stream reads it
+        x_train = x_val = x_test = None
+    else:
+        x_train, x_val, x_test = (preprocess_faces(d.images, pre) for d in (train, val, test))
     weights_by_class = class_weights(train.labels, len(EMOTIONS), class_weight)
     targets = sample_weight = None
     if teacher is not None:
@@ -286,15 +300,24 @@ def train_face(
         if weights_by_class is not None:
             sample_weight = np.array([weights_by_class[int(c)] for c in train.labels])
             weights_by_class = None
-        train_ds = camera_dataset(train.images, train.labels, pre, camera, settings.batch_size,
-                                  face_augmenter(augmentation, stream), stream, sample_weight)
+    cache = Path(settings.stream_cache) if settings.stream_cache else None
+    if cache is not None and dist.workers > 1:  # every worker its own cache files
+        cache = cache / f"worker{dist.worker_index}"
+    if settings.stream:
+        assert isinstance(train, FaceIndex) and isinstance(val, FaceIndex)
+        train_ds = face_stream(train, pre, settings.batch_size, augment, stream, shuffle=True,
+                               shard=(dist.workers, dist.worker_index), cache=cache, camera=camera,
+                               sample_weight=sample_weight)
+        val_ds = face_stream(val, pre, 512, cache=cache)
+    elif camera is not None:
+        train_ds = camera_dataset(train.images, train.labels, pre, camera, settings.batch_size, augment, stream,
+                                  sample_weight)
     else:
-        train_ds = make_dataset(
-            x_train, train.labels, settings.batch_size, face_augmenter(augmentation, stream), stream,
-            targets=targets, sample_weight=sample_weight,
-        )
-    val_ds = make_dataset(x_val, val.labels, 512, None, settings.seed)
-    steps = int(np.ceil(len(x_train) / settings.batch_size))
+        train_ds = make_dataset(x_train, train.labels, settings.batch_size, augment, stream, targets=targets,
+                                sample_weight=sample_weight)
+    if not settings.stream:
+        val_ds = make_dataset(x_val, val.labels, 512, None, settings.seed)
+    steps = int(np.ceil(len(train) / settings.batch_size))
     model = fit(
         out,
         lambda: initialised(
@@ -310,8 +333,14 @@ def train_face(
         weights_by_class,
         title=f"{arch} on {split_desc['dataset']} ({split_desc['protocol']})",
         policy=policy,
+        dist=dist,
     )
-    probs = model.predict(x_test, batch_size=512, verbose=0)
+    if settings.stream:
+        assert isinstance(test, FaceIndex)
+        with clear_tf_errors(dist):
+            probs = predict_stream(model, test, pre)
+    else:
+        probs = model.predict(x_test, batch_size=512, verbose=0)
     report = classification_report(test.labels, probs.argmax(1), EMOTIONS)
     report.update({"split": "test", "source": split_desc["test"]["source"], "params": int(model.count_params())})
     (out / "metrics.json").write_text(json.dumps(report, indent=2))

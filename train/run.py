@@ -41,7 +41,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from edgeemo.errors import EdgeemoError
-from edgeemo.train.options import PRECISIONS
+from edgeemo.train.distribute import (
+    Distribution,
+    clear_tf_errors,
+    fix_keras_distributed,
+    per_worker,
+)
 
 console = Console(stderr=True)
 
@@ -63,9 +68,11 @@ class TrainSettings:
     seed: int = 0
     precision: str = "auto"  # auto, float32, mixed_bfloat16 or mixed_float16 (see resolve_precision)
     keep_epoch_weights: bool = False  # also write epochs/NNN.weights.npz after every epoch (for averaging)
-
-
-CPU_BFLOAT16_FLAGS = {"amx_bf16", "avx512_bf16"}  # /proc/cpuinfo flags of CPUs with native bfloat16 math
+    distribute: str = "none"  # none, mirrored or multi-worker (edgeemo.train.distribute)
+    replicas: int | None = None  # mirrored: GPUs to use (default all), or logical CPU devices (default 2)
+    worker_timeout: float = 600.0  # multi-worker: seconds to wait for the cluster, or for a collective
+    stream: bool = False  # read the data as a stream instead of into memory (face_stream, voice_stream)
+    stream_cache: str | None = None  # faces: tf.data cache of the decoded, preprocessed stream on disk
 
 
 def learning_rate_callback(settings: TrainSettings) -> keras.callbacks.Callback:
@@ -87,32 +94,6 @@ def learning_rate_callback(settings: TrainSettings) -> keras.callbacks.Callback:
     raise EdgeemoError(f"unknown learning-rate schedule {settings.schedule!r} (plateau, cosine, constant)")
 
 
-def cpu_flags() -> set[str]:
-    """The CPU feature flags of /proc/cpuinfo (empty where there is none)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next((set(line.split(":", 1)[1].split()) for line in f if line.startswith("flags")), set())
-    except OSError:
-        return set()
-
-
-def resolve_precision(precision: str, gpus: int, flags: set[str], cpu_bfloat16: bool = True) -> str:
-    """The Keras dtype policy to train with. ``auto``: mixed_float16 on a GPU; on a CPU,
-    mixed_bfloat16 where the CPU computes in bfloat16 natively, with AMX-BF16 tiles (Sapphire
-    Rapids and later) or AVX512-BF16 dot products (Cooper Lake, AMD Zen 4 and later), and the
-    model gains from it (``cpu_bfloat16``: the custom face CNN's training step, batch 128, took
-    472 instead of 937 ms on a 2-core Xeon with AMX and 458 instead of 611 ms on a 2-core EPYC
-    with AVX512-BF16; the small voice models gained nothing, the CRNN got slower), else float32.
-    Weights stay float32 either way, and export rebuilds every model in float32."""
-    if precision not in PRECISIONS:
-        raise EdgeemoError(f"unknown --precision {precision!r} (expected {', '.join(PRECISIONS)})")
-    if precision != "auto":
-        return precision
-    if gpus:
-        return "mixed_float16"
-    return "mixed_bfloat16" if cpu_bfloat16 and flags & CPU_BFLOAT16_FLAGS else "float32"
-
-
 def stream_seed(seed: int, epochs_done: int) -> int:
     """Seed of the shuffle orders, augmentations and dropout masks of a run with ``epochs_done``
     epochs behind it. tf.data and Keras' random layers start their streams over in every process,
@@ -123,17 +104,6 @@ def stream_seed(seed: int, epochs_done: int) -> int:
     if epochs_done <= 0:
         return seed
     return int(np.random.SeedSequence([seed, epochs_done]).generate_state(1)[0] % 2**31)
-
-
-def setup_hardware(seed: int, precision: str = "auto", cpu_bfloat16: bool = True) -> tuple[str, str]:
-    """Seed everything and pick the dtype policy (``resolve_precision``) without setting it:
-    ``fit`` builds the model under it. Returns (description, policy)."""
-    keras.utils.set_random_seed(seed)
-    gpus = tf.config.list_physical_devices("GPU")
-    policy = resolve_precision(precision, len(gpus), cpu_flags(), cpu_bfloat16)
-    if gpus:
-        return f"GPU x{len(gpus)} ({policy})", policy
-    return f"CPU ({tf.config.threading.get_intra_op_parallelism_threads() or 'all'} threads, {policy})", policy
 
 
 @contextmanager
@@ -287,11 +257,15 @@ def check_config(run_dir: Path, config: dict[str, Any]) -> None:
         path.write_text(json.dumps(config, indent=2))
 
 
-def compile_model(model: keras.Model, settings: TrainSettings) -> None:
+def compile_model(model: keras.Model, settings: TrainSettings, xla: bool = False) -> None:
+    """Adam, label-smoothed cross-entropy, accuracy; XLA where asked (a GPU). A mixed_float16 model gets its
+    optimizer wrapped in Keras' LossScaleOptimizer (dynamic loss scaling), so small gradients survive."""
     model.compile(
         optimizer=keras.optimizers.Adam(settings.learning_rate),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=settings.label_smoothing),
         metrics=["accuracy"],
+        jit_compile=xla,
+        auto_scale_loss=True,
     )
 
 
@@ -352,9 +326,13 @@ def fit(
     class_weight: dict[int, float] | None,
     title: str,
     policy: str = "float32",
+    dist: Distribution | None = None,
 ) -> keras.Model:
     """Train (or resume) and return the best model (by validation accuracy). A new model is
-    built under the dtype ``policy``; a resumed one keeps the policy saved with it."""
+    built under the dtype ``policy``; a resumed one keeps the policy saved with it. Under a
+    distribution (``dist``) the model is made in its scope, and every worker must see the same
+    run folder state."""
+    dist = dist or Distribution()
     last, best, history_csv = run_dir / "last.keras", run_dir / "best.keras", run_dir / "history.csv"
     last_weights = run_dir / "last.weights.npz"
     history = read_history(history_csv)
@@ -364,23 +342,34 @@ def fit(
     if best.exists() and (done_epochs >= settings.epochs or len(history) >= settings.epochs):
         console.print(f"{run_dir}: training already finished ({len(history)} epochs); evaluating best.keras")
         return keras.models.load_model(best)
-    if last.exists() and initial_epoch > 0:
-        console.print(f"resuming {run_dir} from epoch {initial_epoch}")
-        model = keras.models.load_model(last)
-    elif last_weights.exists() and initial_epoch > 0:
-        console.print(f"resuming {run_dir} from epoch {initial_epoch} (weights only: re-estimating Adam's moments "
-                      f"on {OPTIMIZER_WARM_UP_STEPS} batches first)")
-        with dtype_policy(policy):
-            model = build_model()
-        load_weights_npz(model, last_weights)
-        compile_model(model, settings)
-        warm_up_optimizer(model, train_ds, OPTIMIZER_WARM_UP_STEPS, class_weight)
-    else:
-        initial_epoch, history = 0, []
-        history_csv.unlink(missing_ok=True)
-        with dtype_policy(policy):
-            model = build_model()
-        compile_model(model, settings)
+    resume = initial_epoch > 0 and (last.exists() or last_weights.exists())
+    seen = per_worker(dist, initial_epoch if resume else 0)
+    if len(set(seen)) > 1:
+        raise EdgeemoError(f"the workers see different states of the run folder (epochs done, chief first: "
+                           f"{', '.join(str(int(e)) for e in seen)}): a resumed multi-worker run needs its folder "
+                           "where every worker reads it", run_dir)
+    with dist.scope():
+        if last.exists() and initial_epoch > 0:
+            console.print(f"resuming {run_dir} from epoch {initial_epoch}")
+            model = keras.models.load_model(last)
+        elif last_weights.exists() and initial_epoch > 0:
+            console.print(f"resuming {run_dir} from epoch {initial_epoch} (weights only: re-estimating Adam's "
+                          f"moments on {OPTIMIZER_WARM_UP_STEPS} batches first)")
+            with dtype_policy(policy):
+                model = build_model()
+            load_weights_npz(model, last_weights)
+            compile_model(model, settings, dist.xla)
+        else:
+            initial_epoch, history = 0, []
+            history_csv.unlink(missing_ok=True)
+            with dtype_policy(policy):
+                model = build_model()
+            compile_model(model, settings, dist.xla)
+    if dist.strategy is not None:
+        fix_keras_distributed(model, dist.strategy)
+    if not last.exists() and last_weights.exists() and initial_epoch > 0:
+        with clear_tf_errors(dist):
+            warm_up_optimizer(model, train_ds, OPTIMIZER_WARM_UP_STEPS, class_weight)
     if settings.keep_epoch_weights:
         (run_dir / "epochs").mkdir(exist_ok=True)
 
@@ -412,15 +401,16 @@ def fit(
         ),
         RichProgress(settings.epochs, steps_per_epoch, initial_epoch),
     ]
-    model.fit(
-        train_ds,
-        validation_data=val_ds,
-        epochs=settings.epochs,
-        initial_epoch=initial_epoch,
-        class_weight=class_weight,
-        callbacks=callbacks,
-        verbose=0,
-    )
+    with clear_tf_errors(dist):
+        model.fit(
+            train_ds,
+            validation_data=val_ds,
+            epochs=settings.epochs,
+            initial_epoch=initial_epoch,
+            class_weight=class_weight,
+            callbacks=callbacks,
+            verbose=0,
+        )
     # Mark the run finished so re-running the command evaluates instead of training on past
     # an early stop; asking for more epochs than this resumes.
     done = len(read_history(history_csv))

@@ -11,30 +11,23 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from edgeemo import __version__
-from edgeemo.audio import AudioFeatures, RunningStats
+from edgeemo.audio import AudioFeatures
 from edgeemo.errors import EdgeemoError
 from edgeemo.labels import EMOTIONS
 from edgeemo.metrics import classification_report
 from edgeemo.splits import group_split, stratified_split
 from edgeemo.train.datasets import make_dataset
+from edgeemo.train.distribute import clear_tf_errors
+from edgeemo.train.hardware import setup_hardware
 from edgeemo.train.options import BALANCE
-from edgeemo.train.run import (
-    TrainSettings,
-    check_config,
-    class_weights,
-    console,
-    fit,
-    read_history,
-    setup_hardware,
-    stream_seed,
-)
+from edgeemo.train.run import TrainSettings, check_config, class_weights, console, fit, read_history, stream_seed
 from edgeemo.train.voice_augment import (
     ChannelAugmentation,
     FeatureMasking,
@@ -42,15 +35,10 @@ from edgeemo.train.voice_augment import (
     mask_features,
 )
 from edgeemo.train.voice_bank import FeatureBank, Rows, require_rows
+from edgeemo.train.voice_inputs import adaptation_orders, causal_inputs, summarized_rows, training_statistics
 from edgeemo.train.voice_models import VOICE_ARCHS, build_voice_model
-from edgeemo.voice import (
-    SpeakerAdaptation,
-    VoicePreprocessing,
-    adapted_input,
-    clip_moments,
-    shrunk_stats,
-    summarize,
-)
+from edgeemo.train.voice_stream import VoiceStream
+from edgeemo.voice import SpeakerAdaptation, VoicePreprocessing
 from edgeemo.voice_datasets import VoiceDataset, drop_speakers, load_voice, speaker_split
 
 CALM = ("neutral", "exclude")
@@ -157,60 +145,6 @@ def resolve_voice_splits(
     return train, val, test, desc
 
 
-def causal_inputs(rows: Rows, pre: VoicePreprocessing, seed: int, groups: np.ndarray | None = None) -> np.ndarray:
-    """Model inputs of ``rows`` as a device would make them, without future clips.
-
-    Without adaptation: the training statistics. With adaptation: the rows of each group
-    (a speaker, or a speaker's augmented copy: one channel) are put in a seeded random order
-    and each is standardised with the running statistics of its group's rows up to and
-    including itself, as ``edgeemo.voice.SpeakerState`` does on the device and in bench.
-    """
-    x = np.asarray(rows.x, np.float32)
-    if pre.adaptation is None:
-        return pre.standardize(x)
-    groups = rows.speakers if groups is None else groups
-    out = np.empty_like(x)
-    rng = np.random.default_rng(seed)
-    mean, std = np.asarray(pre.mean), np.asarray(pre.std)
-    first, last = rows.span[:, 0], rows.span[:, 1]
-    for g in np.unique(groups):
-        order = rng.permutation(np.flatnonzero(groups == g))
-        moments = [clip_moments(x[i], (first[i], last[i])) for i in order]
-        sum_mean = np.cumsum([m[0] for m in moments], axis=0)
-        sum_sq = np.cumsum([m[1] for m in moments], axis=0)
-        for j, i in enumerate(order):
-            n = j + 1
-            if n > pre.adaptation.memory_clips:  # the device forgets old clips; training keeps it simple:
-                n = pre.adaptation.memory_clips  # the mean over the memory, as many clips' weight
-                sm, sq = sum_mean[j] / (j + 1) * n, sum_sq[j] / (j + 1) * n
-            else:
-                sm, sq = sum_mean[j], sum_sq[j]
-            m, s = shrunk_stats(sm, sq, n, mean, std, pre.adaptation.prior_clips)
-            out[i] = adapted_input(x[i], (first[i], last[i]), m, s)
-    return out
-
-
-def summarized_rows(rows: Rows, summary: str) -> Rows:
-    """``rows`` as the model's summary sees them (``edgeemo.voice.summarize``): unchanged for frames,
-    one (1, functionals) row per clip with span (0, 1) for functionals."""
-    if summary == "frames":
-        return rows
-    x = np.stack([summarize(rows.x[i], tuple(rows.span[i]), summary)[0] for i in range(len(rows.x))]) \
-        if len(rows.x) else np.zeros((0, 1, 0), np.float32)
-    return replace(rows, x=x.astype(np.float32), span=np.tile(np.array([[0, 1]]), (len(x), 1)))
-
-
-def training_statistics(rows: Rows, features: AudioFeatures, adaptive: bool) -> RunningStats:
-    """The training statistics: over every frame of the clean rows (global standardisation, as
-    before), or over the speech frames of all rows (the prior of an adapting model)."""
-    if not adaptive:
-        return RunningStats().update(rows.x[rows.copy == 0].astype(np.float32).reshape(-1, rows.x.shape[-1]))
-    stats = RunningStats()
-    for i in range(len(rows.x)):
-        stats.update(rows.x[i, rows.span[i, 0] : rows.span[i, 1]].astype(np.float32))
-    return stats
-
-
 def balance_weights(rows: Rows, mode: str) -> np.ndarray | None:
     """Per-row weights: 'corpus-class' gives every (corpus, class) pair present the same total
     weight (a corpus without a class, e.g. CREMA-D surprise, simply has none); 'none' = None."""
@@ -273,12 +207,17 @@ def train_voice(
         raise EdgeemoError("--summary functionals goes with --arch mlp (a vector per clip), and only with it")
     if summary == "functionals" and masking is not None and masking.active:
         raise EdgeemoError("--time-masks/--coeff-masks mask frames: not with --summary functionals")
+    if summary == "functionals" and settings is not None and settings.stream:
+        raise EdgeemoError("--stream reads frames speaker by speaker; --summary functionals keeps one small vector "
+                           "per clip in memory: train it without --stream")
     feats = features or AudioFeatures()
     if balance not in BALANCE:
         raise EdgeemoError(f"unknown --balance {balance!r} (expected {' or '.join(BALANCE)})")
     settings = settings or TrainSettings(epochs=60, batch_size=32, patience=15, lr_patience=4)
     stream = stream_seed(settings.seed, len(read_history(Path(out) / "history.csv")))  # the split keeps seed
-    hardware, policy = setup_hardware(stream, settings.precision, cpu_bfloat16=False)
+    hardware, policy, dist = setup_hardware(stream, settings, cpu_bfloat16=False)
+    feature_cache = feature_cache or Path(out).parent / "voice-features"  # beside the run folder, shared by runs
+    out = dist.run_folder(Path(out))
     t0 = time.time()
     if test_data:
         pool = drop_speakers(limit_classes(load_voice(test_data), limit_per_class, settings.seed), exclude_speakers)
@@ -319,22 +258,27 @@ def train_voice(
         "limit_per_class": limit_per_class,
         "edgeemo_version": __version__,
         "hardware": hardware,
+        "distribution": dist.record(settings.batch_size, policy),
     }
     check_config(out, config)
     babble = [p for p, g in zip(train.paths, train.groups, strict=True)]  # babble noise from training voices only
-    bank = FeatureBank(feature_cache or Path(out).parent / "voice-features", feats, channel, augmentation,
+    bank = FeatureBank(feature_cache, feats, channel, augmentation,
                        settings.seed, babble, console=console)
-    rows = {"train": bank.rows(train, True, "train"), "val": bank.rows(val, False, "val"),
-            "test": bank.rows(test, False, "test")}
+    load = not settings.stream  # a stream reads the features speaker by speaker, when it needs them
+    rows = {"train": bank.rows(train, True, "train", load), "val": bank.rows(val, False, "val", load),
+            "test": bank.rows(test, False, "test", load)}
     console.print(f"feature cache {bank.folder}: {bank.size_bytes() / 2**20:.0f} MB (float16)")
     for name, r in rows.items():
         require_rows(r, name, Path(data[0]))
     rows = {k: summarized_rows(r, summary) for k, r in rows.items()}
-    stats = training_statistics(rows["train"], feats, adaptation is not None)
+    stats = training_statistics(rows["train"], feats, adaptation is not None, bank)
     pre = VoicePreprocessing.from_stats(feats, stats, adaptation, summary)
     config["preprocessing"] = pre.to_dict()
     silent = {k: list(r.silent) for k, r in rows.items()}
     config["split"]["no_speech"] = {k: len(v) for k, v in silent.items()}
+    config["data_pipeline"] = {"stream": settings.stream} | (
+        {"read": "speaker by speaker from the feature cache", "cache": settings.stream_cache, "shards": dist.workers}
+        if settings.stream else {})
     (out / "config.json").write_text(json.dumps(config, indent=2))
     # split.json lists the clips that reach the model (no-speech clips are left out and counted)
     clean = {k: r.copy == 0 for k, r in rows.items()}
@@ -346,18 +290,31 @@ def train_voice(
     }))
     # training rows: each (speaker, copy) is one channel, adapted on its own; val/test as bench does it
     r = rows["train"]
-    x_train = causal_inputs(r, pre, stream, np.char.add(np.char.add(r.speakers, "#"), r.copy.astype(str)))
-    x_val = causal_inputs(rows["val"], pre, settings.seed)
-    x_test = causal_inputs(rows["test"], pre, settings.seed)
-    y_train, y_val, y_test = (rows[k].labels.astype(np.int64) for k in ("train", "val", "test"))
-    np.savez(out / "features.npz", inputs_val=x_val.astype(np.float16), y_val=y_val,
-             inputs_test=x_test.astype(np.float16), y_test=y_test)
+    channels = np.char.add(np.char.add(r.speakers, "#"), r.copy.astype(str))
+    y_train = r.labels.astype(np.int64)
     weights = balance_weights(r, balance)
-    train_ds = make_dataset(x_train, y_train, settings.batch_size, None, stream, shuffle=True, sample_weight=weights)
-    del x_train
-    if masking is not None and masking.active:
-        train_ds = train_ds.map(lambda a, *rest: (mask_features(a, masking), *rest))
-    val_ds = make_dataset(x_val, y_val, 256, None, settings.seed)
+    if settings.stream:
+        streams = {"train": VoiceStream(bank, r, pre, adaptation_orders(channels, stream), weights)}
+        for k in ("val", "test"):
+            streams[k] = VoiceStream(bank, rows[k], pre, adaptation_orders(rows[k].speakers, settings.seed))
+        cache = Path(settings.stream_cache) if settings.stream_cache else None
+        if cache is not None and dist.workers > 1:  # every worker its own cache files
+            cache = cache / f"worker{dist.worker_index}"
+        train_ds = streams["train"].dataset(settings.batch_size, stream, shuffle=True,
+                                            shard=(dist.workers, dist.worker_index), masking=masking, cache=cache)
+        val_ds = streams["val"].dataset(256, cache=cache)
+    else:
+        x_train = causal_inputs(r, pre, stream, channels)
+        x_val = causal_inputs(rows["val"], pre, settings.seed)
+        x_test = causal_inputs(rows["test"], pre, settings.seed)
+        np.savez(out / "features.npz", inputs_val=x_val.astype(np.float16), y_val=rows["val"].labels.astype(np.int64),
+                 inputs_test=x_test.astype(np.float16), y_test=rows["test"].labels.astype(np.int64))
+        train_ds = make_dataset(x_train, y_train, settings.batch_size, None, stream, shuffle=True,
+                                sample_weight=weights)
+        del x_train
+        if masking is not None and masking.active:
+            train_ds = train_ds.map(lambda a, *rest: (mask_features(a, masking), *rest))
+        val_ds = make_dataset(x_val, rows["val"].labels, 256, None, settings.seed)
     steps = int(np.ceil(len(y_train) / settings.batch_size))
     model = fit(
         out,
@@ -369,8 +326,16 @@ def train_voice(
         None if weights is not None else class_weights(y_train, len(EMOTIONS), class_weight),
         title=f"voice {arch} on {split_desc['dataset']} ({split_desc['protocol'].split(' (')[0]})",
         policy=policy,
+        dist=dist,
     )
-    probs = model.predict(x_test, batch_size=256, verbose=0)
+    order = {k: streams[k].order() if settings.stream else np.arange(len(rows[k])) for k in ("val", "test")}
+    y_val, y_test = (rows[k].labels[order[k]].astype(np.int64) for k in ("val", "test"))
+    with clear_tf_errors(dist):
+        if settings.stream:
+            probs, val_probs = streams["test"].predict(model), streams["val"].predict(model)
+        else:
+            probs = model.predict(x_test, batch_size=256, verbose=0)
+            val_probs = model.predict(x_val, batch_size=256, verbose=0)
     present = sorted(set(y_train.tolist()))
     report = classification_report(y_test, probs.argmax(1), EMOTIONS)
     report.update({
@@ -378,17 +343,16 @@ def train_voice(
         "source": split_desc["test"]["source"],
         "protocol": split_desc["protocol"],
         "adaptation": "causal per speaker, seeded order" if adaptation else "none (per clip)",
-        "per_corpus": per_corpus(y_test, probs.argmax(1), rows["test"].speakers),
+        "per_corpus": per_corpus(y_test, probs.argmax(1), rows["test"].speakers[order["test"]]),
         "params": int(model.count_params()),
         "no_speech_test_clips": len(silent["test"]),
         "trained_classes": [EMOTIONS[i] for i in present],
     })
-    val_probs = model.predict(x_val, batch_size=256, verbose=0)
-    report["val_per_corpus"] = per_corpus(y_val, val_probs.argmax(1), rows["val"].speakers)
+    report["val_per_corpus"] = per_corpus(y_val, val_probs.argmax(1), rows["val"].speakers[order["val"]])
     (out / "metrics.json").write_text(json.dumps(report, indent=2))
     console.print(
         f"test accuracy {report['accuracy']:.4f}, macro-F1 {report['macro_f1']:.4f}, UAR {report['uar']:.4f} on "
-        f"{len(x_test)} clips ({split_desc['protocol']}); run folder {out}"
+        f"{len(y_test)} clips ({split_desc['protocol']}); run folder {out}"
     )
     for c, m in report["per_corpus"].items():
         console.print(f"  {c}: accuracy {m['accuracy']:.4f}, UAR {m['uar']:.4f} (majority {m['majority']:.4f}, "

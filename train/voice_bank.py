@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -48,9 +49,10 @@ def _seed(*parts: object) -> int:
 @dataclass
 class Rows:
     """Feature rows of some clips: x (rows, frames, coeffs) float16, speech spans, the clip each
-    row comes from (index into ``paths``), the copy (0 = clean), labels and speakers."""
+    row comes from (index into ``paths``), the copy (0 = clean), labels and speakers. Rows for a
+    stream leave x out (None) and say where each row is in its speaker's file (``file_row``)."""
 
-    x: np.ndarray
+    x: np.ndarray | None
     span: np.ndarray
     clip: np.ndarray
     copy: np.ndarray
@@ -58,10 +60,14 @@ class Rows:
     speakers: np.ndarray
     paths: list[str]
     silent: list[str]
+    file_row: np.ndarray | None = None
 
     @property
     def nbytes(self) -> int:
-        return int(self.x.nbytes)
+        return 0 if self.x is None else int(self.x.nbytes)
+
+    def __len__(self) -> int:
+        return len(self.labels)
 
 
 def _speaker_rows(job: dict[str, Any]) -> dict[str, Any]:
@@ -150,15 +156,16 @@ class FeatureBank:
             self._extras = {"rirs": rirs, "babble": babble}
         return self._extras
 
-    def rows(self, ds: VoiceDataset, copies: bool = True, what: str = "") -> Rows:
-        """The rows of ``ds``'s clips (with augmented copies if ``copies``), computing missing speakers."""
+    def rows(self, ds: VoiceDataset, copies: bool = True, what: str = "", load: bool = True) -> Rows:
+        """The rows of ``ds``'s clips (with augmented copies if ``copies``), computing missing speakers;
+        ``load=False``: without their features (x), which a stream reads speaker by speaker (``read_x``)."""
         by_speaker: dict[str, list[int]] = {}
         for i, g in enumerate(ds.groups):
             by_speaker.setdefault(str(g), []).append(i)
         todo = []
         for speaker in by_speaker:
             paths = sorted(p for p, g in zip(ds.paths, ds.groups, strict=True) if str(g) == speaker)
-            cached = self._load(speaker)
+            cached = self._load(speaker, ("paths",))
             if cached is None or not set(paths) <= set(cached["paths"]):
                 todo.append(speaker)
         if todo:
@@ -167,15 +174,15 @@ class FeatureBank:
             self.console.print(f"features from {self.folder} ({what}: {len(by_speaker)} speakers, cached)")
         parts = []
         for speaker, idx in by_speaker.items():
-            data = self._load(speaker)
+            data = self._load(speaker, None if load else ("paths", "clip", "copy", "span", "silent"))
             assert data is not None
             pos = {p: j for j, p in enumerate(data["paths"])}
             wanted = {pos[ds.paths[i]]: i for i in idx}
             keep = np.isin(data["clip"], list(wanted)) & ((data["copy"] == 0) | copies)
             ds_index = np.asarray([wanted[int(c)] for c in data["clip"][keep]], np.int64)
-            parts.append((data["x"][keep], data["span"][keep], ds_index, data["copy"][keep],
-                          [p for p in data["silent"] if p in {ds.paths[i] for i in idx}]))
-        x = np.concatenate([p[0] for p in parts]) if parts else np.zeros((0, 1, 1), np.float16)
+            parts.append((data["x"][keep] if load else None, data["span"][keep], ds_index, data["copy"][keep],
+                          [p for p in data["silent"] if p in {ds.paths[i] for i in idx}], np.flatnonzero(keep)))
+        x = (np.concatenate([p[0] for p in parts]) if parts else np.zeros((0, 1, 1), np.float16)) if load else None
         clip = np.concatenate([p[2] for p in parts]).astype(np.int64)
         return Rows(
             x=x,
@@ -186,15 +193,25 @@ class FeatureBank:
             speakers=np.asarray(ds.groups)[clip].astype(str),
             paths=list(ds.paths),
             silent=[s for p in parts for s in p[4]],
+            file_row=None if load else np.concatenate([p[5] for p in parts]).astype(np.int64),
         )
 
-    def _load(self, speaker: str) -> dict[str, Any] | None:
+    def read_x(self, speaker: str, file_row: np.ndarray) -> np.ndarray:
+        """The features (float16) of rows ``file_row`` of one speaker's file."""
+        data = self._load(speaker, ("x",))
+        if data is None:
+            raise EdgeemoError("the feature cache lost this speaker's file while training read it",
+                               self._speaker_file(speaker))
+        return data["x"][file_row]
+
+    def _load(self, speaker: str, keys: tuple[str, ...] | None = None) -> dict[str, Any] | None:
+        """A speaker's file (``keys`` of it; all by default), or None if missing or cut off."""
         path = self._speaker_file(speaker)
         if not path.exists():
             return None
         try:
             with np.load(path, allow_pickle=False) as z:
-                return {k: (z[k].tolist() if k in ("paths", "silent") else z[k]) for k in z.files}
+                return {k: (z[k].tolist() if k in ("paths", "silent") else z[k]) for k in keys or z.files}
         except (OSError, ValueError, KeyError):
             return None  # a cut-off file from an interrupted run: computed again
 
@@ -212,9 +229,11 @@ class FeatureBank:
         with Progress(TextColumn(f"MFCC {what} ({self.copies} augmented copies)"), BarColumn(),
                       MofNCompleteColumn(), TimeElapsedColumn(), console=self.console) as progress:
             task = progress.add_task("clips", total=total)
-            with ProcessPoolExecutor(self.workers) as pool:
+            # spawned, not forked: a fork of a process where TensorFlow runs (a tf.distribute strategy, an
+            # earlier tf.data pipeline) can deadlock in the child on a lock another thread held
+            with ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
                 for job, result in zip(jobs, pool.map(_speaker_rows, jobs), strict=True):
-                    tmp = self._speaker_file(job["speaker"]).with_suffix(".tmp.npz")
+                    tmp = self._speaker_file(job["speaker"]).with_suffix(f".tmp{os.getpid()}.npz")  # workers race
                     np.savez(tmp, paths=np.asarray(job["paths"], dtype=str), **result)
                     tmp.replace(self._speaker_file(job["speaker"]))
                     progress.advance(task, len(job["paths"]))
@@ -224,5 +243,5 @@ class FeatureBank:
 
 
 def require_rows(rows: Rows, what: str, where: Path) -> None:
-    if len(rows.x) == 0:
+    if len(rows) == 0:
         raise EdgeemoError(f"no {what} clips with speech", where)

@@ -21,6 +21,9 @@ NOISE = (
     b"INFO: Initialized TensorFlow Lite runtime",
     b"WARNING: All log messages before absl::InitializeLog() is called",
     b"I0000 ", b"W0000 ", b"E0000 ",  # absl log lines
+    # the further lines of TensorFlow's multi-worker errors (the first starts with E0000); edgeemo says it in one
+    b"Additional GRPC error information from remote target", b":UNKNOWN:Error received from peer", b"/job:",
+    b"The tasks have crashed.", b"The error could be from a previous operation.",
     b"[ WARN:",  # OpenCV
     b"Cannot connect to server", b"jack server is not running", b"JackShmReadWritePtr",  # libjack via PortAudio
 )

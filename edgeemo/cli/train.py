@@ -6,59 +6,41 @@ created and before TensorFlow is imported; the options face and voice share are 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from edgeemo.cli.app import app, clean_errors
+from edgeemo.cli.train_options import (
+    BatchSize,
+    ClassWeight,
+    Distribute,
+    Dropout,
+    Epochs,
+    LabelSmoothing,
+    LearningRate,
+    LimitPerClass,
+    Patience,
+    Precision,
+    Replicas,
+    Schedule,
+    Seed,
+    Shift,
+    Stream,
+    StreamCache,
+    TestFraction,
+    ValFraction,
+    WorkerTimeout,
+    check_distribution,
+    check_stream,
+    train_settings,
+)
 from edgeemo.errors import EdgeemoError
 from edgeemo.train import options
-
-if TYPE_CHECKING:
-    from edgeemo.train.run import TrainSettings
 
 # "\\[" escapes rich markup: typer renders help text as rich markup, which ate "[train]".
 train_app = typer.Typer(help="Train a model (needs the \\[train] extra: TensorFlow + Keras).", no_args_is_help=True)
 app.add_typer(train_app, name="train")
-
-# Options of both `train face` and `train voice` (defaults may differ: they are given where used).
-Epochs = Annotated[int, typer.Option(min=1, help="Maximum epochs (EarlyStopping may stop sooner).")]
-BatchSize = Annotated[int, typer.Option(min=1, help="Batch size.")]
-LearningRate = Annotated[float, typer.Option("--lr", help="Adam learning rate (the start of the schedule).")]
-Schedule = Annotated[
-    str,
-    typer.Option(help="plateau (halve the rate when val loss stalls), cosine (decay to 1e-5 over --epochs) or "
-                 "constant."),
-]
-LabelSmoothing = Annotated[float, typer.Option(help="Label smoothing of the cross-entropy.")]
-Patience = Annotated[int, typer.Option(help="EarlyStopping patience in epochs (val accuracy).")]
-ClassWeight = Annotated[str, typer.Option(help="none, balanced, or sqrt (softened balance) class weights.")]
-Dropout = Annotated[float, typer.Option(help="Dropout before the classifier.")]
-ValFraction = Annotated[float, typer.Option(help="Fraction of the training side kept for validation.")]
-TestFraction = Annotated[float, typer.Option(help="Fraction held out as test when no test set is named.")]
-Seed = Annotated[int, typer.Option(help="Random seed (splits, init, augmentation).")]
-Shift = Annotated[float, typer.Option(help="Augmentation: max shift (faces: fraction of the size; voice: seconds).")]
-LimitPerClass = Annotated[
-    int | None, typer.Option(min=1, help="Use only N samples per class (quick runs, tests).")
-]
-Precision = Annotated[
-    str,
-    typer.Option(
-        help="auto (mixed_float16 on a GPU; on a CPU mixed_bfloat16 where it is native and helps the model, else "
-        "float32), float32, mixed_bfloat16 or mixed_float16. Exported models are float32 either way."
-    ),
-]
-
-
-def train_settings(epochs: int, batch_size: int, lr: float, schedule: str, label_smoothing: float, patience: int,
-                   seed: int, precision: str, **more: object) -> TrainSettings:
-    """The ``TrainSettings`` of a face or voice run (imports the train stage: call after the checks)."""
-    from edgeemo.train.run import TrainSettings
-
-    return TrainSettings(epochs=epochs, batch_size=batch_size, learning_rate=lr, schedule=schedule,
-                         label_smoothing=label_smoothing, patience=patience, seed=seed, precision=precision,
-                         **more)
-
 
 @train_app.command("face")
 @clean_errors
@@ -66,14 +48,15 @@ def train_face_cmd(
     data: Annotated[
         Path,
         typer.Option(
-            help="FER2013 root (with train/ and publictest/), a <label>/*.jpg folder such as CK+48, or fer2013.csv."
+            help="FER2013 root (with train/ and publictest/), a <label>/*.jpg folder such as CK+48, a labels.csv "
+            "(path,label[,subject]) or its folder, FER+ (fer2013new.csv beside FER2013Train/ ...), or fer2013.csv."
         ),
     ],
     out: Annotated[
         Path, typer.Option(help="Run folder: config, history, curves, checkpoints, metrics. Re-run to resume.")
     ] = Path("runs/face"),
     arch: Annotated[str, typer.Option(help="custom-cnn (1.2M params) or mobilenetv3-small.")] = "custom-cnn",
-    dataset: Annotated[str, typer.Option(help="auto, fer2013 or ckplus.")] = "auto",
+    dataset: Annotated[str, typer.Option(help="auto (by the files), fer2013, ckplus, ferplus or labels-csv.")] = "auto",
     test_data: Annotated[
         Path | None,
         typer.Option(
@@ -145,6 +128,11 @@ def train_face_cmd(
         Path | None, typer.Option(help="A second dataset with subjects (e.g. CK+48) whose training subjects join "
                                   "the training set; whole subjects are held out and listed in config.json.")
     ] = None,
+    distribute: Distribute = "none",
+    replicas: Replicas = None,
+    worker_timeout: WorkerTimeout = 600.0,
+    stream: Stream = False,
+    stream_cache: StreamCache = None,
 ) -> None:
     """Train a face emotion model (48x48 gray) and report held-out test metrics."""
     from edgeemo.face import EQUALIZE
@@ -160,6 +148,8 @@ def train_face_cmd(
     options.check_paths("--weights", [weights] if weights else [])
     options.check_paths("--teacher", [teacher] if teacher else [])
     options.check_paths("--extra-train", [extra_train] if extra_train else [])
+    check_distribution(distribute, replicas, batch_size)
+    check_stream(stream, stream_cache, teacher, camera_p)
 
     from edgeemo.train.face import train_face
     from edgeemo.train.face_augment import CameraAugmentation, FaceAugmentation
@@ -176,7 +166,9 @@ def train_face_cmd(
         class_weight=class_weight,
         augmentation=FaceAugmentation(rotation, shift, zoom, flip, brightness, contrast, noise),
         settings=train_settings(epochs, batch_size, lr, schedule, label_smoothing, patience, seed, precision,
-                                keep_epoch_weights=keep_epoch_weights),
+                                keep_epoch_weights=keep_epoch_weights, distribute=distribute, replicas=replicas,
+                                worker_timeout=worker_timeout, stream=stream,
+                                stream_cache=None if stream_cache is None else str(stream_cache)),
         limit_per_class=limit_per_class,
         weights=None if weights is None else str(weights),
         bn_momentum=bn_momentum,
@@ -273,9 +265,16 @@ def train_voice_cmd(
     limit_per_class: LimitPerClass = None,
     seed: Seed = 0,
     precision: Precision = "auto",
+    distribute: Distribute = "none",
+    replicas: Replicas = None,
+    worker_timeout: WorkerTimeout = 600.0,
+    stream: Stream = False,
+    stream_cache: StreamCache = None,
 ) -> None:
     """Train a voice emotion model on MFCCs and report speaker-independent test metrics."""
     options.check_common(arch, options.VOICE_ARCHS, schedule, precision, class_weight, split, options.VOICE_SPLITS)
+    check_distribution(distribute, replicas, batch_size)
+    check_stream(stream, stream_cache)
     try:
         snr_lo, snr_hi = (float(v) for v in noise_snr.split(","))
     except ValueError:
@@ -316,7 +315,9 @@ def train_voice_cmd(
         exclude_speakers=speaker_list(exclude_speakers),
         feature_cache=feature_cache,
         settings=train_settings(epochs, batch_size, lr, schedule, label_smoothing, patience, seed, precision,
-                                lr_patience=4),
+                                lr_patience=4, distribute=distribute, replicas=replicas,
+                                worker_timeout=worker_timeout, stream=stream,
+                                stream_cache=None if stream_cache is None else str(stream_cache)),
         class_weight=class_weight,
         dropout=dropout,
         limit_per_class=limit_per_class,

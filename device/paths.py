@@ -11,7 +11,7 @@ import numpy as np
 from edgeemo.audio import SAMPLE_RATE, PcmStream
 from edgeemo.errors import EdgeemoError
 from edgeemo.face import FacePreprocessing, preprocess_face
-from edgeemo.face_detect import Box, FaceDetector, crop_face, detect_faces
+from edgeemo.face_detect import DEFAULT_FACE_MARGIN, Box, FaceDetector, crop_face, detect_faces
 from edgeemo.face_detect import make_detector as make_face_detector
 from edgeemo.predict import EmotionModel
 from edgeemo.voice import VoicePreprocessing, preprocess_clip
@@ -34,7 +34,7 @@ class FacePath:
     1/15 s). Detection and crop are ``edgeemo.face_detect``'s, the ones ``edgeemo bench --detect`` scores.
     """
 
-    def __init__(self, model: EmotionModel, detector: FaceDetector | None = None, margin: float = 0.1,
+    def __init__(self, model: EmotionModel, detector: FaceDetector | None = None, margin: float = DEFAULT_FACE_MARGIN,
                  detect_width: int = 320, detect_every: int = 1) -> None:
         if not isinstance(model.preprocessing, FacePreprocessing):
             raise EdgeemoError(f"{model.spec}: is a {model.task} model; the camera needs a face model", model.path)

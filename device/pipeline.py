@@ -40,7 +40,7 @@ from edgeemo.device.paths import FacePath, VoicePath
 from edgeemo.device.sinks.worker import Sink, SinkWorker, sink_name
 from edgeemo.device.sources import FrameSource
 from edgeemo.errors import EdgeemoError, SourceOverflow
-from edgeemo.face_detect import DETECTORS, DetectorSettings
+from edgeemo.face_detect import DEFAULT_FACE_MARGIN, DETECTORS, DetectorSettings
 from edgeemo.fusion import Fusion, FusionConfig
 
 log = logging.getLogger("edgeemo.device")
@@ -64,7 +64,7 @@ class PipelineSettings:
     detect_width: int = 320  # frames are shrunk to this width for face detection (0 = full size)
     detect_every: int = 2  # run the detector on every Nth frame; the frames between reuse its boxes
     detect_scale_factor: float = 1.2  # Haar pyramid step (1.1: finer and about twice as slow)
-    face_margin: float = 0.1  # crop margin around the detected box, per side
+    face_margin: float = DEFAULT_FACE_MARGIN  # crop margin around the detected box, per side
     min_face: int = 40  # smallest face (pixels, in the detection image)
     publish_interval_s: float = 0.2  # at most one result per interval (0 = one per face frame / voice window)
     heartbeat_s: float = 1.0  # publish at least this often even without new readings (shows staleness)

@@ -10,6 +10,11 @@ is standardised with the running statistics of the speech heard so far from that
 (``SpeakerState``), shrunk towards the training statistics while few clips are in. A
 device hears the same few people through one microphone and room, so this removes much of
 the speaker's and the channel's offset. Training simulates the same causal estimate.
+
+The model sees either the standardised frames (``summary="frames"``: (frames, coefficients)) or
+one vector of utterance functionals of the speech frames (``summary="functionals"``: mean, std,
+10/50/90th percentiles, mean absolute and std of frame differences per coefficient; (1, 7 x
+coefficients)), standardised and adapted the same way, as a vector per clip.
 """
 
 from __future__ import annotations
@@ -31,6 +36,26 @@ from edgeemo.audio import (
     standardize,
 )
 from edgeemo.errors import EdgeemoError
+
+SUMMARIES = ("frames", "functionals")
+FUNCTIONALS = ("mean", "std", "p10", "p50", "p90", "delta_abs_mean", "delta_std")
+
+
+def clip_functionals(x: np.ndarray, span: tuple[int, int]) -> np.ndarray:
+    """The utterance functionals (``FUNCTIONALS``, each per coefficient) of a clip's speech frames, float32."""
+    frames = np.asarray(x[span[0] : span[1]], np.float64)
+    diff = np.diff(frames, axis=0) if len(frames) > 1 else np.zeros_like(frames)
+    p10, p50, p90 = np.percentile(frames, [10, 50, 90], axis=0)
+    return np.concatenate([frames.mean(0), frames.std(0), p10, p50, p90, np.abs(diff).mean(0),
+                           diff.std(0)]).astype(np.float32)
+
+
+def summarize(x: np.ndarray, span: tuple[int, int], summary: str) -> tuple[np.ndarray, tuple[int, int]]:
+    """Raw clip features and speech span as the model's summary sees them: unchanged for 'frames',
+    a (1, values) row of ``clip_functionals`` with span (0, 1) for 'functionals'."""
+    if summary == "frames":
+        return x, span
+    return clip_functionals(x, span)[None, :], (0, 1)
 
 
 @dataclass(frozen=True)
@@ -135,14 +160,28 @@ class VoicePreprocessing:
     mean: tuple[float, ...] = ()
     std: tuple[float, ...] = ()
     adaptation: SpeakerAdaptation | None = None  # None: every clip standardised with the training statistics
+    summary: str = "frames"  # frames, or functionals: one vector of utterance statistics per clip (SUMMARIES)
+
+    def __post_init__(self) -> None:
+        if self.summary not in SUMMARIES:
+            raise EdgeemoError(f"voice summary must be one of {', '.join(SUMMARIES)}, got {self.summary!r}")
 
     @classmethod
     def from_stats(cls, features: AudioFeatures, stats: RunningStats,
-                   adaptation: SpeakerAdaptation | None = None) -> VoicePreprocessing:
+                   adaptation: SpeakerAdaptation | None = None, summary: str = "frames") -> VoicePreprocessing:
         d = stats.to_dict()
-        if len(d["mean"]) != features.n_features:
-            raise EdgeemoError(f"statistics have {len(d['mean'])} coefficients, features {features.n_features}")
-        return cls(features, d["count"], tuple(d["mean"]), tuple(d["std"]), adaptation)
+        pre = cls(features, d["count"], tuple(d["mean"]), tuple(d["std"]), adaptation, summary)
+        pre.check_stats()
+        return pre
+
+    @property
+    def n_values(self) -> int:
+        """Values per model input row: the coefficients, or their functionals."""
+        return self.features.n_features * (len(FUNCTIONALS) if self.summary == "functionals" else 1)
+
+    def check_stats(self) -> None:
+        if self.count and len(self.mean) != self.n_values:
+            raise EdgeemoError(f"statistics have {len(self.mean)} values, the {self.summary} input {self.n_values}")
 
     def new_speaker(self) -> SpeakerState | None:
         """A fresh running state for one speaker, or None when the model does not adapt."""
@@ -150,7 +189,9 @@ class VoicePreprocessing:
 
     @property
     def input_shape(self) -> tuple[int, int]:
-        """(frames, coefficients) of one model input."""
+        """(frames, coefficients) of one model input; (1, functionals) for the functionals summary."""
+        if self.summary == "functionals":
+            return (1, self.n_values)
         return (self.features.n_frames, self.features.n_features)
 
     def standardize(self, x: np.ndarray) -> np.ndarray:
@@ -166,6 +207,8 @@ class VoicePreprocessing:
                                 "std": list(self.std)}
         if self.adaptation is not None:
             d["adaptation"] = self.adaptation.to_dict()
+        if self.summary != "frames":
+            d["summary"] = self.summary
         return d
 
     @classmethod
@@ -175,26 +218,29 @@ class VoicePreprocessing:
         d = dict(d)
         standardize = d.pop("standardize", None)
         adaptation = d.pop("adaptation", None)
+        summary = d.pop("summary", "frames")
         features = AudioFeatures.from_dict(d)
         if adaptation is not None:
             if standardize is None:
                 raise EdgeemoError("voice adaptation needs the training statistics (standardize)")
             adaptation = SpeakerAdaptation.from_dict(adaptation)
         if standardize is None:
-            return cls(features)
+            return cls(features, summary=summary)
         RunningStats.from_dict(standardize)  # validates kind, count, finite mean, std >= 0
         mean, std = tuple(float(v) for v in standardize["mean"]), tuple(float(v) for v in standardize["std"])
-        if len(mean) != features.n_features:
-            raise EdgeemoError(f"statistics have {len(mean)} coefficients, features {features.n_features}")
         # exactly as stored: no round trip
-        return cls(features, int(standardize["count"]), mean, std, adaptation)
+        pre = cls(features, int(standardize["count"]), mean, std, adaptation, summary)
+        pre.check_stats()
+        return pre
 
 
 def standardize_clip(x: np.ndarray, span: tuple[int, int], pre: VoicePreprocessing,
                      speaker: SpeakerState | None = None, weight: float = 1.0) -> np.ndarray:
     """Raw clip features -> model input. An adapting model folds the clip into ``speaker`` first
     (``weight`` of a clip) and standardises with its statistics; with ``speaker`` None it
-    standardises the clip as the first clip of a new speaker (per clip, no memory)."""
+    standardises the clip as the first clip of a new speaker (per clip, no memory). With the
+    functionals summary the clip's functionals are standardised and adapted instead of its frames."""
+    x, span = summarize(x, span, pre.summary)
     if pre.adaptation is None or not pre.count:
         return pre.standardize(x)
     state = speaker if speaker is not None else SpeakerState(pre.adaptation)

@@ -34,7 +34,8 @@ from edgeemo.export.verify import (
 from edgeemo.manifest import Manifest, write_manifest
 from edgeemo.runtime import open_model
 
-LAYOUT = {"face": "NHWC", "voice": "NTC (frames, MFCC coefficients)"}
+LAYOUT = {"face": "NHWC", "voice": "NTC (frames, MFCC coefficients)",
+          "voice-functionals": "NTC (1, utterance functionals of the MFCC coefficients)"}
 
 QUANTIZE = ("int8", "float16", "none")
 FORMATS = ("tflite", "onnx")
@@ -101,8 +102,9 @@ def load_keras(source: ExportSource) -> Any:
     return model
 
 
-def io_spec(path: Path, task: str = "face") -> tuple[dict[str, Any], dict[str, Any]]:
-    """Input and output tensor descriptions of a written model file, for its manifest."""
+def io_spec(path: Path, task: str = "face", summary: str = "frames") -> tuple[dict[str, Any], dict[str, Any]]:
+    """Input and output tensor descriptions of a written model file, for its manifest (``summary``:
+    a voice model's ``VoicePreprocessing.summary``)."""
     runner = open_model(path)
 
     def describe(spec: Any, layout: str) -> dict[str, Any]:
@@ -111,7 +113,8 @@ def io_spec(path: Path, task: str = "face") -> tuple[dict[str, Any], dict[str, A
             d.update(scale=spec.scale, zero_point=spec.zero_point)
         return d
 
-    return describe(runner.input, LAYOUT[task]), describe(runner.output, "NC (class probabilities)")
+    layout = LAYOUT["voice-functionals" if task == "voice" and summary == "functionals" else task]
+    return describe(runner.input, layout), describe(runner.output, "NC (class probabilities)")
 
 
 def training_info(source: ExportSource, model: Any) -> dict[str, Any]:
@@ -193,7 +196,7 @@ class _Exporter:
         }
 
     def write(self, path: Path, fmt: str, quantization: dict[str, Any], metrics: dict[str, Any]) -> None:
-        inp, outp = io_spec(path, self.source.task)
+        inp, outp = io_spec(path, self.source.task, getattr(self.source.preprocessing, "summary", "frames"))
         manifest = Manifest(
             task=self.source.task,
             labels=list(self.labels),
@@ -334,7 +337,8 @@ class _Exporter:
                 input_quantization={
                     "scale": inp["scale"],
                     "zero_point": inp["zero_point"],
-                    "note": "standardised MFCCs (range from calibration); values beyond it saturate",
+                    "note": f"standardised MFCC {self.source.preprocessing.summary} (range from calibration); "
+                            "values beyond it saturate",
                 },
             )
         elif mode == "int8":

@@ -268,7 +268,7 @@ def test_a_stream_window_on_a_real_clip_is_the_file_path_exactly(voice_model, tm
     from conftest import data_file
 
     from edgeemo.audio import float_to_pcm16, load_audio
-    from edgeemo.voice import preprocess_clip, preprocess_file
+    from edgeemo.voice import VoicePreprocessing, preprocess_clip, preprocess_file
 
     pre = voice_model.preprocessing
     pcm = float_to_pcm16(load_audio(data_file("ravdess", "Actor_01", "03-01-05-01-01-01-01.flac"))[0])
@@ -288,3 +288,7 @@ def test_a_stream_window_on_a_real_clip_is_the_file_path_exactly(voice_model, tm
         pos += size
     assert np.array_equal(preprocess_clip(path.stream.window(), pre), x_file)
     assert len(due) == 1 and np.array_equal(due[0], voice_model.predict(x_file[None])[0])
+    # the same holds for a model that sees the clip as one vector of utterance functionals
+    functionals = VoicePreprocessing(pre.features, summary="functionals")
+    x_vector = preprocess_clip(path.stream.window(), functionals)
+    assert x_vector is not None and np.array_equal(x_vector, preprocess_file(wav, functionals))

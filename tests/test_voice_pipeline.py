@@ -130,6 +130,20 @@ def test_conv1d_exports_static_int8_onnx(corpus, tmp_path):
     assert onnx.preprocessing["adaptation"]["kind"] == "speaker_running"
 
 
+@pytest.mark.parametrize("arch, extra", [("stats", ()), ("mlp", ("--summary", "functionals"))])
+def test_utterance_level_models_export_full_int8_tflite_and_onnx(corpus, tmp_path, arch, extra):
+    run = tmp_path / arch
+    result = _train(corpus, run, arch, "--epochs", "2", *extra)
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "m"
+    result = runner.invoke(app, ["export", str(run), "--out", str(out), "--name", "s", "--force"], env=ENV)
+    assert result.exit_code == 0, result.output  # the export gate: int8 agrees with its float parent
+    tfl = read_manifest(out / "s-int8.tflite.json")
+    assert tfl.input["dtype"] == "int8" and tfl.output["dtype"] == "int8"
+    assert read_manifest(out / "s-int8.onnx.json").quantization["format"] == "QDQ"
+    assert tfl.preprocessing.get("summary", "frames") == (extra[1] if extra else "frames")
+
+
 def test_predict_and_bench_voice_without_tensorflow(crnn_run, corpus, tmp_path):
     out = tmp_path / "models"
     assert runner.invoke(app, ["export", str(crnn_run), "--out", str(out), "--name", "v", "--force",
@@ -184,5 +198,8 @@ def test_unknown_arch_and_bad_options_are_one_line_errors(corpus, tmp_path):
     assert "conv1d, lstm, crnn" in line
     line = one_line_error(_train(corpus, tmp_path / "b", "crnn", "--noise-snr", "loud"))
     assert "--noise-snr" in line
+    line = one_line_error(_train(corpus, tmp_path / "d", "conv1d", "--summary", "functionals"))
+    assert "--summary functionals goes with --arch mlp" in line
+    assert "--summary" in one_line_error(_train(corpus, tmp_path / "e", "mlp", "--summary", "spectrogram"))
     line = one_line_error(_train(corpus, tmp_path / "c", "crnn", "--test-speakers", "99"))
     assert "no speaker '99'" in line

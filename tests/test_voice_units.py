@@ -8,7 +8,7 @@ from conftest import SHARED_DATA
 
 from edgeemo.audio import AudioFeatures, RunningStats
 from edgeemo.errors import EdgeemoError
-from edgeemo.voice import VoicePreprocessing, preprocess_clip
+from edgeemo.voice import SpeakerAdaptation, VoicePreprocessing, preprocess_clip
 
 
 def _pre() -> VoicePreprocessing:
@@ -27,7 +27,8 @@ def test_preprocessing_round_trips_exactly_through_its_manifest_dict():
 @pytest.mark.parametrize(
     "mutate, message",
     [
-        (lambda d: d["standardize"].update(mean=[0.0] * 3, std=[1.0] * 3), "coefficients"),
+        (lambda d: d["standardize"].update(mean=[0.0] * 3, std=[1.0] * 3), "statistics have 3 values"),
+        (lambda d: d.update(summary="spectrogram"), "voice summary must be one of frames, functionals"),
         (lambda d: d["standardize"].update(std=[-1.0] * 40), "negative std"),
         (lambda d: d.update(n_mfcc="40"), "n_mfcc"),
         (lambda d: d.update(colour="red"), "unknown voice preprocessing keys"),
@@ -38,6 +39,34 @@ def test_bad_stored_preprocessing_is_a_clear_error(mutate, message):
     mutate(d)
     with pytest.raises(EdgeemoError, match=message):
         VoicePreprocessing.from_dict(d)
+
+
+def test_functionals_summary_is_one_adapted_vector_per_clip_and_round_trips():
+    from edgeemo.audio import clip_features_span
+    from edgeemo.voice import FUNCTIONALS, clip_functionals, standardize_clip
+
+    feats = AudioFeatures(window_s=1.0)
+    t = np.arange(16000) / 16000
+    clips = [(0.3 * np.sin(2 * np.pi * f * t) * (0.5 + 0.5 * np.sin(2 * np.pi * 3 * t))).astype(np.float32)
+             for f in (150, 220, 330)]
+    raw = [clip_features_span(c, feats) for c in clips]
+    vectors = np.stack([clip_functionals(x, span) for x, span in raw])
+    assert vectors.shape == (3, len(FUNCTIONALS) * feats.n_features) and np.isfinite(vectors).all()
+    stats = RunningStats().update(vectors)
+    pre = VoicePreprocessing.from_stats(feats, stats, SpeakerAdaptation(prior_clips=5), summary="functionals")
+    assert pre.input_shape == (1, 280)
+    again = VoicePreprocessing.from_dict(pre.to_dict())
+    assert again == pre and pre.to_dict()["summary"] == "functionals"
+    x = preprocess_clip(clips[0], pre)
+    assert x is not None and x.shape == (1, 280) and x.dtype == np.float32
+    # adaptation runs on the vectors: a speaker's second clip is standardised with both clips' statistics
+    speaker = pre.new_speaker()
+    first = standardize_clip(*raw[0], pre, speaker)
+    second = standardize_clip(*raw[1], pre, speaker)
+    assert not np.allclose(second, standardize_clip(*raw[1], pre))  # alone vs after the first clip
+    assert np.array_equal(first, x)
+    with pytest.raises(EdgeemoError, match="statistics have 40 values, the functionals input 280"):
+        VoicePreprocessing.from_stats(feats, RunningStats().update(np.ones((5, 40))), summary="functionals")
 
 
 def test_standardised_features_are_centred_and_silence_is_no_speech():

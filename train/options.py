@@ -10,7 +10,7 @@ from pathlib import Path
 from edgeemo.errors import EdgeemoError
 
 FACE_ARCHS = ("custom-cnn", "mobilenetv3-small")
-VOICE_ARCHS = ("conv1d", "lstm", "crnn")
+VOICE_ARCHS = ("conv1d", "lstm", "crnn", "stats", "mlp")
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 SCHEDULES = ("plateau", "cosine", "constant")
 CLASS_WEIGHTS = ("none", "balanced", "sqrt")
@@ -42,3 +42,12 @@ def check_common(arch: str, archs: Sequence[str], schedule: str, precision: str,
     check_choice("--precision", precision, PRECISIONS)
     check_choice("--class-weight", class_weight, CLASS_WEIGHTS)
     check_choice("--split", split, splits)
+
+
+def check_summary(arch: str, summary: str) -> None:
+    """A voice model's input summary and its architecture must fit: functionals (a vector) go with mlp only."""
+    from edgeemo.voice import SUMMARIES
+
+    check_choice("--summary", summary, SUMMARIES)
+    if (arch == "mlp") != (summary == "functionals"):
+        raise EdgeemoError("--summary functionals goes with --arch mlp (a vector per clip), and only with it")

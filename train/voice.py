@@ -35,7 +35,7 @@ from edgeemo.train.voice_augment import (
     mask_features,
 )
 from edgeemo.train.voice_bank import FeatureBank, Rows, require_rows
-from edgeemo.train.voice_inputs import adaptation_orders, causal_inputs, training_statistics
+from edgeemo.train.voice_inputs import adaptation_orders, causal_inputs, summarized_rows, training_statistics
 from edgeemo.train.voice_models import VOICE_ARCHS, build_voice_model
 from edgeemo.train.voice_stream import VoiceStream
 from edgeemo.voice import SpeakerAdaptation, VoicePreprocessing
@@ -192,15 +192,24 @@ def train_voice(
     test_data: list[Path] | None = None,
     feature_cache: Path | None = None,
     exclude_speakers: list[str] | None = None,
+    summary: str = "frames",
 ) -> dict[str, Any]:
     """Train (or resume) a voice model in ``out``; returns the test metrics of the best checkpoint.
 
     ``test_data``: corpora tested as a whole (leave-one-corpus-out); ``data`` is then cut into
     train and validation only. ``feature_cache``: the shared per-speaker feature folder
-    (default: ``voice-features`` beside the run folder).
+    (default: ``voice-features`` beside the run folder). ``summary``: what the model sees of a
+    clip (``edgeemo.voice.SUMMARIES``: the frames, or one vector of utterance functionals).
     """
     if arch not in VOICE_ARCHS:
         raise EdgeemoError(f"unknown --arch {arch!r} for voice (expected {', '.join(VOICE_ARCHS)})")
+    if (arch == "mlp") != (summary == "functionals"):
+        raise EdgeemoError("--summary functionals goes with --arch mlp (a vector per clip), and only with it")
+    if summary == "functionals" and masking is not None and masking.active:
+        raise EdgeemoError("--time-masks/--coeff-masks mask frames: not with --summary functionals")
+    if summary == "functionals" and settings is not None and settings.stream:
+        raise EdgeemoError("--stream reads frames speaker by speaker; --summary functionals keeps one small vector "
+                           "per clip in memory: train it without --stream")
     feats = features or AudioFeatures()
     if balance not in BALANCE:
         raise EdgeemoError(f"unknown --balance {balance!r} (expected {' or '.join(BALANCE)})")
@@ -236,8 +245,8 @@ def train_voice(
         "exclude_speakers": exclude_speakers,
         "split": split_desc,
         "labels": list(EMOTIONS),
-        "input_shape": [feats.n_frames, feats.n_features],
-        "preprocessing": VoicePreprocessing(feats, adaptation=adaptation).to_dict(),  # statistics come later
+        "input_shape": list(VoicePreprocessing(feats, summary=summary).input_shape),
+        "preprocessing": VoicePreprocessing(feats, adaptation=adaptation, summary=summary).to_dict(),  # stats later
         "augmentation": augmentation.to_dict() if augmentation else None,
         "channel_augmentation": channel.to_dict() if channel else None,
         "adaptation": adaptation.to_dict() if adaptation else None,
@@ -263,8 +272,9 @@ def train_voice(
     console.print(f"feature cache {bank.folder}: {bank.size_bytes() / 2**20:.0f} MB (float16)")
     for name, r in rows.items():
         require_rows(r, name, Path(data[0]))
+    rows = {k: summarized_rows(r, summary) for k, r in rows.items()}
     stats = training_statistics(rows["train"], feats, adaptation is not None, bank)
-    pre = VoicePreprocessing.from_stats(feats, stats, adaptation)
+    pre = VoicePreprocessing.from_stats(feats, stats, adaptation, summary)
     config["preprocessing"] = pre.to_dict()
     silent = {k: list(r.silent) for k, r in rows.items()}
     config["split"]["no_speech"] = {k: len(v) for k, v in silent.items()}

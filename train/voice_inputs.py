@@ -4,11 +4,13 @@ speaker, for a stream (``edgeemo.train.voice_stream``)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from edgeemo.audio import AudioFeatures, RunningStats
 from edgeemo.train.voice_bank import FeatureBank, Rows
-from edgeemo.voice import VoicePreprocessing, adapted_input, clip_moments, shrunk_stats
+from edgeemo.voice import VoicePreprocessing, adapted_input, clip_moments, shrunk_stats, summarize
 
 
 def adaptation_orders(groups: np.ndarray, seed: int) -> list[np.ndarray]:
@@ -51,6 +53,16 @@ def causal_inputs(rows: Rows, pre: VoicePreprocessing, seed: int, groups: np.nda
     return out
 
 
+def summarized_rows(rows: Rows, summary: str) -> Rows:
+    """``rows`` as the model's summary sees them (``edgeemo.voice.summarize``): unchanged for frames,
+    one (1, functionals) row per clip with span (0, 1) for functionals (rows in memory only)."""
+    if summary == "frames":
+        return rows
+    x = np.stack([summarize(rows.x[i], tuple(rows.span[i]), summary)[0] for i in range(len(rows.x))]) \
+        if len(rows.x) else np.zeros((0, 1, 0), np.float32)
+    return replace(rows, x=x.astype(np.float32), span=np.tile(np.array([[0, 1]]), (len(x), 1)))
+
+
 def training_statistics(rows: Rows, features: AudioFeatures, adaptive: bool,
                         bank: FeatureBank | None = None) -> RunningStats:
     """The training statistics: over every frame of the clean rows (global standardisation, as
@@ -64,7 +76,7 @@ def training_statistics(rows: Rows, features: AudioFeatures, adaptive: bool,
     stats = RunningStats()
     for x, sel in parts:
         if not adaptive:
-            stats.update(x[rows.copy[sel] == 0].astype(np.float32).reshape(-1, features.n_features))
+            stats.update(x[rows.copy[sel] == 0].astype(np.float32).reshape(-1, x.shape[-1]))
             continue
         for k, i in enumerate(sel):
             stats.update(x[k, rows.span[i, 0]:rows.span[i, 1]].astype(np.float32))

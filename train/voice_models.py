@@ -1,4 +1,5 @@
-"""Voice emotion models over MFCC frames (time, coefficients): Conv1D, LSTM, Conv1D+LSTM.
+"""Voice emotion models over MFCC frames (time, coefficients): Conv1D, LSTM, Conv1D+LSTM,
+pooled utterance statistics with a dense head, and a dense head alone on utterance functionals.
 
 All are Keras 3 functional models (tf2onnx cannot convert Sequential ones) with well
 under 500k parameters. ``unroll`` builds the LSTMs unrolled over the fixed number of
@@ -69,6 +70,34 @@ def crnn_model(input_shape: tuple[int, int], n_classes: int = 7, dropout: float 
     return keras.Model(inputs, _head(x, n_classes, dropout, l1, l2), name="voice_crnn")
 
 
+def stats_model(input_shape: tuple[int, int], n_classes: int = 7, dropout: float = 0.4,
+                l1: float = 1e-5, l2: float = 1e-4) -> keras.Model:
+    """Utterance statistics, then a small dense head: the mean over the window of the frames, of
+    their squares (with the mean: their spread), of rectified learned frame differences (how
+    fast they move) and of one learned Conv1D layer. Built-in layers only (int8-friendly).
+
+    Pooled functionals of per-speaker standardised frames transfer across corpora better than a
+    deep stack over time (benchmarks/results/experiments/voice_functionals.md)."""
+    inputs = keras.Input(input_shape, name="mfcc")
+    squares = layers.Multiply(name="squares")([inputs, inputs])
+    moves = layers.DepthwiseConv1D(2, depth_multiplier=2, use_bias=False, name="moves")(inputs)
+    moves = layers.ReLU(name="moves_relu")(moves)
+    local = _conv_block(inputs, 64, 5, False, 0.0, "local")
+    pooled = [layers.GlobalAveragePooling1D(name=f"{name}_mean")(x)
+              for name, x in (("frames", inputs), ("squares", squares), ("moves", moves), ("local", local))]
+    x = layers.Concatenate(name="functionals")(pooled)
+    x = layers.BatchNormalization(name="functionals_bn")(x)
+    return keras.Model(inputs, _head(x, n_classes, dropout, l1, l2), name="voice_stats")
+
+
+def mlp_model(input_shape: tuple[int, int], n_classes: int = 7, dropout: float = 0.4,
+              l1: float = 1e-5, l2: float = 1e-4) -> keras.Model:
+    """The dense head alone, on one vector per clip (``--summary functionals``: utterance functionals)."""
+    inputs = keras.Input(input_shape, name="functionals")
+    x = layers.Flatten(name="flat")(inputs)
+    return keras.Model(inputs, _head(x, n_classes, dropout, l1, l2), name="voice_mlp")
+
+
 def build_voice_model(arch: str, input_shape: tuple[int, int], n_classes: int = 7, dropout: float = 0.4,
                       unroll: bool = False) -> keras.Model:
     """One of VOICE_ARCHS for (frames, coefficients) inputs."""
@@ -78,6 +107,10 @@ def build_voice_model(arch: str, input_shape: tuple[int, int], n_classes: int = 
         return lstm_model(input_shape, n_classes, dropout, unroll=unroll)
     if arch == "crnn":
         return crnn_model(input_shape, n_classes, dropout, unroll=unroll)
+    if arch == "stats":
+        return stats_model(input_shape, n_classes, dropout)
+    if arch == "mlp":
+        return mlp_model(input_shape, n_classes, dropout)
     from edgeemo.errors import EdgeemoError
 
     raise EdgeemoError(f"unknown voice architecture {arch!r} (expected {', '.join(VOICE_ARCHS)})")

@@ -1,5 +1,5 @@
 """Calibration-set size sensitivity of the shipped int8 models (face: FER2013 PublicTest;
-voice: RAVDESS actors 17-20).
+voice: its run's held-out speakers).
 
     nice -n 10 .venv/bin/python benchmarks/release/calibration_sensitivity.py --task face [--sizes 50,200,1000]
     nice -n 10 .venv/bin/python benchmarks/release/calibration_sensitivity.py --task voice [--sizes 50,200,780]
@@ -38,7 +38,8 @@ RESULTS = ROOT / "benchmarks" / "results" / "release"
 MODELS = ROOT / "edgeemo" / "models"
 TITLES = {
     "face": "Face int8: calibration-set size sensitivity (FER2013 PublicTest, 3,589 faces)",
-    "voice": "Voice int8: calibration-set size sensitivity (RAVDESS actors 17-20, 240 clips)",
+    "voice": "Voice int8: calibration-set size sensitivity "
+             "(held-out speakers: RAVDESS 17-20, CREMA-D 1009-1010, SAVEE JE; 518 clips)",
 }
 GATE_POINTS = {"face": 1.0, "voice": 1.5}  # the export's default accuracy gate (export.verify.MAX_DROP_BY_TASK)
 # what one test sample weighs, per class (the test splits' supports)

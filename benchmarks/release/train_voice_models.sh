@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Release step: train, export and ship the voice model (edgeemo/models/voice/), then benchmark it.
-# Chosen by transfer (benchmarks/results/experiments/voice_transfer_attempts.md): all four corpora,
-# corpus x class balanced, one simulated microphone/room channel per speaker and copy, speaker
-# adaptation; RAVDESS 17-20 and CREMA-D 1009-1010 (and SAVEE JE) never trained or tuned on.
+# Chosen by transfer (benchmarks/results/experiments/voice_transfer_attempts.md): utterance functionals
+# of the MFCCs and a dense head; all four corpora, corpus x class balanced, one simulated
+# microphone/room channel per speaker and copy, speaker adaptation; RAVDESS 17-20 and CREMA-D
+# 1009-1010 (and SAVEE JE) never trained or tuned on.
 # On this 2-core CPU: the shared feature cache takes ~15 min once (413 MB), each run ~10-20 min.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -12,9 +13,11 @@ E=".venv/bin/edgeemo train voice --feature-cache runs/voice-features"
 HELD=17,18,19,20,1009,1010
 ALL=(--data "$D/ravdess,$D/cremad,$D/tess,$D/savee" --test-speakers "$HELD,JE" --val-speakers 15,16,1007,1008
      --epochs 30 --patience 8)
+# F (shipped): utterance functionals of the frames in THE preprocessing, a dense head on them
+$E "${ALL[@]}" --arch mlp --summary functionals --epochs 60 --patience 12 --out runs/vt-F-all
+# A: the conv1d over the frames it replaced (the comparison row of every table)
 $E "${ALL[@]}" --arch conv1d --out runs/vt-A-all
-$E "${ALL[@]}" --arch crnn --out runs/vt-B-all
-# leave-one-corpus-out folds of the conv1d recipe (the transfer score); the held-out speakers stay out of every fold
+# leave-one-corpus-out folds of both recipes (the transfer score); the held-out speakers stay out of every fold
 for LEFT in ravdess cremad tess savee; do
   case $LEFT in
     ravdess) TRAIN=$D/cremad,$D/tess,$D/savee; VAL=1007,1008 ;;
@@ -22,18 +25,17 @@ for LEFT in ravdess cremad tess savee; do
     tess)    TRAIN=$D/ravdess,$D/cremad,$D/savee; VAL=15,16,1007,1008 ;;
     savee)   TRAIN=$D/ravdess,$D/cremad,$D/tess; VAL=15,16,1007,1008 ;;
   esac
-  $E --arch conv1d --epochs 15 --patience 5 --data "$TRAIN" --test-data "$D/$LEFT" --exclude-speakers "$HELD" \
-    --val-speakers "$VAL" --out "runs/vt-A-loco-$LEFT"
+  FOLD=(--data "$TRAIN" --test-data "$D/$LEFT" --exclude-speakers "$HELD" --val-speakers "$VAL")
+  $E "${FOLD[@]}" --arch mlp --summary functionals --epochs 40 --patience 10 --out "runs/vt-F-loco-$LEFT"
+  $E "${FOLD[@]}" --arch conv1d --epochs 15 --patience 5 --out "runs/vt-A-loco-$LEFT"
 done
-# the ensemble of the two all-corpora runs, chosen among {A, B, A+B} on the validation speakers
-.venv/bin/edgeemo train ensemble runs/vt-A-all runs/vt-B-all --search --max-params 500000 --out runs/voice-ens
-.venv/bin/edgeemo export runs/voice-ens --out runs/export-voice --name voice --force
+.venv/bin/edgeemo export runs/vt-F-all --out runs/export-voice --name voice --force
 mkdir -p edgeemo/models/voice
 for f in voice-float.tflite voice-int8.tflite voice-float.onnx voice-int8.onnx; do
   cp "runs/export-voice/$f" "runs/export-voice/$f.json" edgeemo/models/voice/
 done
 # training records (per-corpus test results of every run, the leave-one-corpus-out folds included)
-for run in vt-A-all vt-B-all vt-A-loco-ravdess vt-A-loco-cremad vt-A-loco-tess vt-A-loco-savee voice-ens; do
+for run in vt-F-all vt-A-all vt-{F,A}-loco-{ravdess,cremad,tess,savee}; do
   mkdir -p "benchmarks/results/release/training/$run"
   for f in metrics.json config.json history.csv curves.png; do
     [ -f "runs/$run/$f" ] && cp "runs/$run/$f" "benchmarks/results/release/training/$run/"

@@ -51,8 +51,11 @@ def training_lines(manifest: dict) -> list[str]:
         f"{', '.join(map(str, training.get('data') or []))}; protocol: {split.get('protocol')}; "
         f"test speakers: {', '.join(split.get('test', {}).get('speakers', []))}.",
         f"Front end: {pre['window_s']} s window after VAD trim, {pre['n_mfcc']} MFCC"
-        f"{' + deltas' if pre['deltas'] else ''}{', per-clip CMN' if pre.get('cmn') else ''}, "
-        "standardised with training-set statistics (all stored in the manifest).",
+        f"{' + deltas' if pre['deltas'] else ''}{', per-clip CMN' if pre.get('cmn') else ''}"
+        f"{', summarised as utterance functionals' if pre.get('summary') == 'functionals' else ''}, "
+        + ("adapted to each speaker's running statistics, shrunk towards the training statistics"
+           if pre.get("adaptation") else "standardised with training-set statistics")
+        + " (all stored in the manifest).",
         "No-speech clips (VAD) are not scored; their count is in the JSON (`data.no_speech_clips`).",
     ]
 

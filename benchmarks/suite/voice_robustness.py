@@ -128,13 +128,14 @@ def run(models: list[str], quick: bool = False, out: Path = RESULTS, previous: s
     """Score ``models`` (and the int8 voice model of git revision ``previous``) under every condition."""
     import tempfile
 
-    from voice_transfer import PREVIOUS_LABEL, extract_previous
+    from voice_transfer import PREVIOUS, PREVIOUS_LABEL, extract_previous
 
     if previous:
         tmp = Path(tempfile.mkdtemp(prefix="edgeemo-previous-voice-"))
         int8 = next(p for p in extract_previous(previous, tmp) if p.name == "voice-int8.tflite")
         models = [*models, str(int8)]
-    labels = {m: (f"{PREVIOUS_LABEL}, int8" if previous and m == models[-1] else m) for m in models}
+    prev_label = PREVIOUS_LABEL if previous == PREVIOUS else f"previous shipped ({previous})"
+    labels = {m: (f"{prev_label}, int8" if previous and m == models[-1] else m) for m in models}
     clips = []
     for corpus, speakers in SETS:
         ds = select_speakers(load_voice(DATA / corpus), speakers.split(","))
@@ -265,7 +266,10 @@ if __name__ == "__main__":
     parser.add_argument("--models", default="voice-float,voice")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", type=Path, default=RESULTS)
-    parser.add_argument("--previous", default="a2a570d",
-                        help="Also the int8 voice model of this git revision (the RAVDESS-only ensemble); '' = none.")
+    from voice_transfer import PREVIOUS
+
+    parser.add_argument("--previous", default=PREVIOUS,
+                        help="Also the int8 voice model of this git revision (default: the model shipped before); "
+                             "'' = none.")
     args = parser.parse_args()
     run(args.models.split(","), args.quick, args.out, args.previous or None)

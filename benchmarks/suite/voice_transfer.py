@@ -1,6 +1,6 @@
 """Voice transfer: any voice model on the speakers of every corpus it never trained on, beside the majority class.
 
-    .venv/bin/python benchmarks/suite/voice_transfer.py [--models voice,voice-float] [--previous a2a570d] [--quick]
+    .venv/bin/python benchmarks/suite/voice_transfer.py [--models voice,voice-float] [--previous bd781f5] [--quick]
 
 For each model (``--models``: shipped names or model files with their manifests) and each
 corpus of ../shared/data, the clips of the speakers it did not hear go through ``run_bench``
@@ -17,8 +17,8 @@ wholly seen), and ``edgeemo.bench.training_overlap`` checks every scored set aga
 no unseen speaker is skipped with a note (TESS has one speaker: a model trained on all four
 corpora heard it; its random-split number is a training-run row).
 
-The previous shipped model (``--previous``, a git revision; default the RAVDESS-only
-ensemble of a2a570d) is extracted from git into a temporary folder (its sha256 must match its
+The previous shipped model (``--previous``, a git revision; default the conv1d over MFCC frames of bd781f5,
+the model this one replaced) is extracted from git into a temporary folder (its sha256 must match its
 manifest; the runtime checks it again) and measured the same way, as the before/after row.
 
 Training runs: every ``benchmarks/results/release/training/<run>/metrics.json`` with a
@@ -45,8 +45,8 @@ DATA = ROOT.parent / "shared" / "data"
 RESULTS = ROOT / "benchmarks" / "results" / "suite"
 TRAINING = ROOT / "benchmarks" / "results" / "release" / "training"
 MODELS = ("voice", "voice-float")
-PREVIOUS = "a2a570d"
-PREVIOUS_LABEL = "previous shipped (RAVDESS-only ensemble)"
+PREVIOUS = "bd781f5"
+PREVIOUS_LABEL = "previous shipped (conv1d on frames, bd781f5)"
 PREVIOUS_FILES = ("voice-int8.tflite", "voice-float.tflite")
 SEED = 0
 QUICK_PER_CLASS = 3  # --quick: the first 3 clips per class of each set

@@ -192,16 +192,13 @@ def speaker_list(text: str | None) -> list[str] | None:
 @train_app.command("voice")
 @clean_errors
 def train_voice_cmd(
-    data: Annotated[
-        str,
-        typer.Option(
-            help="Corpus folder(s), comma-separated (RAVDESS, TESS, CREMA-D, SAVEE; recognised by file names)."
-        ),
-    ],
+    data: Annotated[str, typer.Option(
+        help="Corpus folder(s), comma-separated (RAVDESS, TESS, CREMA-D, SAVEE; recognised by file names).")],
     out: Annotated[
         Path, typer.Option(help="Run folder: config, features, history, curves, checkpoints. Re-run to resume.")
     ] = Path("runs/voice"),
-    arch: Annotated[str, typer.Option(help="conv1d, lstm or crnn (Conv1D front + LSTM).")] = "crnn",
+    arch: Annotated[str, typer.Option(help="conv1d, lstm, crnn (Conv1D front + LSTM), stats (pooled utterance "
+                                           "statistics, dense head) or mlp (with --summary functionals).")] = "crnn",
     split: Annotated[
         str, typer.Option(help="speaker (no speaker on two sides) or random (speakers leak; seed comparison only).")
     ] = "speaker",
@@ -224,6 +221,8 @@ def train_voice_cmd(
     cmn: Annotated[
         bool, typer.Option(help="Cepstral mean normalisation per clip (removes microphone/speaker offsets).")
     ] = False,
+    summary: Annotated[str, typer.Option(help="What the model sees of a clip: frames, or functionals (one vector "
+                                              "of utterance statistics of the frames; with --arch mlp).")] = "frames",
     epochs: Epochs = 60,
     batch_size: BatchSize = 32,
     lr: LearningRate = 1e-3,
@@ -253,9 +252,7 @@ def train_voice_cmd(
         Path | None, typer.Option(help="Shared per-speaker feature folder (float16), reused by every run with the "
                                   "same front end, augmentation and seed. Default: voice-features beside --out.")
     ] = None,
-    noise_snr: Annotated[
-        str, typer.Option(help="Augmentation: white-noise SNR range in dB, MIN,MAX.")
-    ] = "15,30",
+    noise_snr: Annotated[str, typer.Option(help="Augmentation: white-noise SNR range in dB, MIN,MAX.")] = "15,30",
     shift: Shift = 0.25,
     pitch: Annotated[float, typer.Option(help="Augmentation: max pitch shift in semitones (0 = off).")] = 4.0,
     stretch: Annotated[float, typer.Option(help="Augmentation: max time-stretch (0.15 = rate 0.85-1.15).")] = 0.15,
@@ -288,6 +285,7 @@ def train_voice_cmd(
     options.check_paths("--data", paths)
     options.check_choice("--augment", augment, ("channel", "clip", "channel+clip", "none"))
     options.check_choice("--balance", balance, options.BALANCE)
+    options.check_summary(arch, summary)
     test_paths = [Path(p.strip()) for p in test_data.split(",") if p.strip()] if test_data else None
     options.check_paths("--test-data", test_paths or [])
 
@@ -323,6 +321,7 @@ def train_voice_cmd(
         class_weight=class_weight,
         dropout=dropout,
         limit_per_class=limit_per_class,
+        summary=summary,
     )
 
 

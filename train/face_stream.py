@@ -81,8 +81,9 @@ def face_stream(
     if cache is not None and camera is None:
         if shuffle:  # one fixed random order on disk (the same on a resume), then a buffer reshuffled every epoch
             ds = ds.shuffle(len(index), seed=CACHE_ORDER_SEED, reshuffle_each_iteration=False)
-        ds = unbatch_copies(ds.batch(READ_BATCH).map(read, num_parallel_calls=tf.data.AUTOTUNE))
-        ds = ds.cache(str(cache_prefix(cache, "faces", [index.sources, pre.to_dict(), shard, shuffle])))
+        ds = ds.batch(READ_BATCH).map(read, num_parallel_calls=tf.data.AUTOTUNE)  # cached a read batch a record:
+        ds = ds.cache(str(cache_prefix(cache, "faces", [index.sources, pre.to_dict(), shard, shuffle])))  # small index
+        ds = unbatch_copies(ds)
         if shuffle:
             ds = ds.shuffle(SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
         ds = ds.batch(batch)

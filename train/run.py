@@ -339,15 +339,16 @@ def fit(
     initial_epoch = len(history)
     finished = run_dir / "finished.json"
     done_epochs = json.loads(finished.read_text())["epochs"] if finished.exists() else 0
-    if best.exists() and (done_epochs >= settings.epochs or len(history) >= settings.epochs):
-        console.print(f"{run_dir}: training already finished ({len(history)} epochs); evaluating best.keras")
-        return keras.models.load_model(best)
+    done = best.exists() and (done_epochs >= settings.epochs or len(history) >= settings.epochs)
     resume = initial_epoch > 0 and (last.exists() or last_weights.exists())
-    seen = per_worker(dist, initial_epoch if resume else 0)
+    seen = per_worker(dist, -1 if done else initial_epoch if resume else 0)  # -1: finished
     if len(set(seen)) > 1:
         raise EdgeemoError(f"the workers see different states of the run folder (epochs done, chief first: "
                            f"{', '.join(str(int(e)) for e in seen)}): a resumed multi-worker run needs its folder "
                            "where every worker reads it", run_dir)
+    if done:
+        console.print(f"{run_dir}: training already finished ({len(history)} epochs); evaluating best.keras")
+        return keras.models.load_model(best)
     with dist.scope():
         if last.exists() and initial_epoch > 0:
             console.print(f"resuming {run_dir} from epoch {initial_epoch}")

@@ -75,22 +75,26 @@ class VoiceStream:
         n_out = 2 if self.weight is None else 3
         shapes = [(None, frames, coeffs), (None, len(EMOTIONS)), (None,)][:n_out]
 
-        def speaker(k: tf.Tensor) -> tf.data.Dataset:
+        def speaker(k: tf.Tensor) -> tuple[tf.Tensor, ...]:
             parts = tf.numpy_function(self.inputs, [k], [tf.float32] * n_out)
             for part, shape in zip(parts, shapes, strict=True):
                 part.set_shape(shape)
-            rows = tf.data.Dataset.from_tensors(tuple(parts))
-            return unbatch_copies(rows) if shuffle or cache else rows.unbatch()  # copies: rows wait in buffers
+            return tuple(parts)
+
+        def rows_of(*block: tf.Tensor) -> tf.data.Dataset:  # copies: rows wait in the shuffle buffer
+            one = tf.data.Dataset.from_tensors(block)
+            return unbatch_copies(one) if shuffle else one.unbatch()
 
         mine = list(range(shard[1], len(self.speakers), shard[0]))
         ds = bounded(tf.data.Dataset.from_tensor_slices(np.asarray(mine, np.int64)), shard)  # its own speakers
         if shuffle:  # with a cache: one fixed order, written once
             ds = ds.shuffle(len(mine), seed=CACHE_ORDER_SEED if cache else seed, reshuffle_each_iteration=not cache)
-        ds = ds.interleave(speaker, cycle_length=CYCLE if shuffle else 1, num_parallel_calls=tf.data.AUTOTUNE)
-        if cache is not None:
+        ds = ds.map(speaker, num_parallel_calls=tf.data.AUTOTUNE)  # a speaker's rows at a time
+        if cache is not None:  # a speaker a record
             what = [self.bank.key, self.speakers, mine, self.rows.file_row.tolist(), self.pre.to_dict(),
                     [o.tolist() for o in self.orders], shuffle]
             ds = ds.cache(str(cache_prefix(cache, "voice", what)))
+        ds = ds.interleave(rows_of, cycle_length=CYCLE if shuffle else 1)
         if shuffle:
             ds = ds.shuffle(SHUFFLE_ROWS, seed=seed, reshuffle_each_iteration=True)
         rows = sum(len(self.members[self.speakers[k]]) for k in mine)

@@ -180,12 +180,11 @@ def features(data: Path, cache: Path) -> dict[str, Any]:
 
 def report(doc: dict[str, Any]) -> str:
     lines = ["# Training at scale: streamed vs in-memory data", "",
-             f"`{doc['command']}`, {doc['date']}, {doc['machine']['cpu']} ({doc['machine']['cores']} cores, "
-             "shared with other jobs: the load average before each run is in the JSON). CPU only: no GPU was "
-             "available.", "", doc["note"], ""]
+             f"{doc['machine']['cpu']} ({doc['machine']['cores']} cores, shared with other jobs: the load average "
+             "before each run is in the JSON). CPU only: no GPU was available.", "", doc["note"], ""]
     for task, unit in (("face", "images"), ("voice", "clips")):
         part = doc[task]
-        lines += [f"## {task.capitalize()} ({unit})", "",
+        lines += [f"## {task.capitalize()} ({unit})", "", f"`{part['command']}`, {part['date']}", "",
                   f"| training {unit} | path | epoch 1 s | epoch 2 s | {unit}/s epoch 1 | {unit}/s epoch 2 | "
                   f"load + epoch 1 + test s | peak RSS MB |", "|---|---|---|---|---|---|---|---|"]
         for r in part["runs"]:
@@ -230,7 +229,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="2,000 / 8,000 faces and 400 / 1,600 clips")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--scratch", type=Path, default=Path("/tmp/edgeemo-scale"))
-    parser.add_argument("--only", choices=("face", "voice"))
+    parser.add_argument("--only", choices=("face", "voice"), help="re-run one task (the other's results are kept)")
     parser.add_argument("--repeats", type=int, default=2, help="runs of each path, alternating (best time kept)")
     parser.add_argument("--child", choices=("face", "voice"))
     parser.add_argument("--data", type=Path)
@@ -245,20 +244,23 @@ def main() -> None:
     from edgeemo.bench import machine_info
 
     faces, clips = ((2000, 8000), (400, 1600)) if args.quick else ((25_000, 100_000), (5_000, 20_000))
-    doc: dict[str, Any] = {
+    command = ".venv/bin/python benchmarks/experiments/training_at_scale.py" + "".join(
+        f" --{k} {v}" for k, v in (("only", args.only), ("repeats", args.repeats)) if v and v != 2) + (
+        " --quick" if args.quick else "")
+    previous = args.out / "training_at_scale.json"
+    doc: dict[str, Any] = json.loads(previous.read_text()) if args.only and previous.exists() else {}
+    doc |= {
         "models_sha256": {},  # tiny models trained here, no shipped model
-        "command": ".venv/bin/python benchmarks/experiments/training_at_scale.py" + (" --quick" if args.quick else ""),
-        "date": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
         "machine": machine_info(),
         "note": "Each run: the real trainer for two epochs with a tiny model (one small convolution and the "
                 "classifier) in place of the architecture, default augmentation, in a fresh process, every path "
-                "twice, alternating: the fastest time of each kind and the largest peak RSS are shown (the JSON "
-                "has every try and the load average before it); peak RSS is the process's maximum resident set "
-                "(TensorFlow itself, about 600 MB, included). An epoch is training + "
-                "validation (history.csv's epoch_seconds); per second = training samples / epoch seconds. "
-                "'load + epoch 1 + test' adds reading and splitting the data (the in-memory path decodes and "
-                "preprocesses everything there) and the test predictions. With the shipped architectures the "
-                "model's own compute (about 7 ms per face on this CPU) hides most of the data path.",
+                "two or more times, alternating: the fastest time of each kind and the largest peak RSS are shown "
+                "(the JSON has every try and the load average before it); peak RSS is the process's maximum "
+                "resident set (TensorFlow itself, about 600 MB, included). An epoch is training + validation "
+                "(history.csv's epoch_seconds); per second = training samples / epoch seconds. 'load + epoch 1 + "
+                "test' adds reading and splitting the data (the in-memory path decodes and preprocesses everything "
+                "there) and the test predictions. With the shipped architectures the model's own compute (about "
+                "7 ms per face on this CPU) hides most of the data path.",
     }
     scratch = args.scratch
     shutil.rmtree(scratch, ignore_errors=True)
@@ -282,17 +284,17 @@ def main() -> None:
                 runs += measure(task, data, scratch / f"run-{task}-{n}", cache, 1 if args.quick else args.repeats)
                 shutil.rmtree(data)
                 shutil.rmtree(cache, ignore_errors=True)
-            doc[task] = {"sizes": list(sizes), "runs": runs, "verdict": verdict(runs)}
+            doc[task] = {"command": command, "date": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
+                         "sizes": list(sizes), "runs": runs, "verdict": verdict(runs)}
             if task == "voice":
                 doc[task]["features"] = feats
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     args.out.mkdir(parents=True, exist_ok=True)
-    name = "training_at_scale" + (f"_{args.only}" if args.only else "")
-    (args.out / f"{name}.json").write_text(json.dumps(doc, indent=1) + "\n")
-    if not args.only:
-        (args.out / f"{name}.md").write_text(report(doc))
-    print(f"wrote {args.out / name}.json")
+    (args.out / "training_at_scale.json").write_text(json.dumps(doc, indent=1) + "\n")
+    if "face" in doc and "voice" in doc:
+        (args.out / "training_at_scale.md").write_text(report(doc))
+    print(f"wrote {args.out / 'training_at_scale'}.json")
 
 
 if __name__ == "__main__":

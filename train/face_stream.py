@@ -6,9 +6,10 @@ Each file is read and decoded by the core reader and goes through THE core prepr
 the batch the in-memory path makes (tested). A training stream is sharded per worker (each worker
 reads only its own files) and shuffled by file name every epoch. With a cache folder
 (``--stream-cache``) the decoding happens once: the first epoch writes the preprocessed faces to
-disk (tf.data's cache) in one seeded random order, later epochs read them back through a shuffle
-buffer of ``SHUFFLE_BUFFER`` faces. Memory stays flat in the number of faces: the file names, a
-few batches in flight and the shuffle buffer.
+disk (tf.data's cache) in one fixed random order, a read batch of ``READ_BATCH`` faces a record;
+later epochs read the records back in a new order (a window of ``BLOCK_WINDOW``), each record's
+faces shuffled and ``BLOCK_CYCLE`` records interleaved face by face. Memory stays flat in the number
+of faces: the file names, a few batches in flight and the window of records.
 """
 
 from __future__ import annotations
@@ -25,12 +26,13 @@ from edgeemo.face import FacePreprocessing, preprocess_face, resize_face
 from edgeemo.face_datasets import read_image
 from edgeemo.face_index import FaceIndex
 from edgeemo.labels import EMOTIONS
-from edgeemo.train.datasets import bounded, cache_prefix, unbatch_copies
+from edgeemo.train.datasets import bounded, cache_prefix, mixed_rows
 from edgeemo.train.face_augment import CameraAugmentation, degrade_face
 
-SHUFFLE_BUFFER = 8192  # faces a cached stream shuffles over (9 KB each at 48x48 float32: 74 MB)
 CACHE_ORDER_SEED = 0  # the order a cached training stream is written in
-READ_BATCH = 256  # faces read per call into Python when the batches are made after the cache
+READ_BATCH = 256  # faces read per call into Python, and per record of the cache (2.4 MB)
+BLOCK_WINDOW = 32  # records a cached training stream shuffles (77 MB)
+BLOCK_CYCLE = 8  # records whose faces a cached training stream interleaves
 
 
 def face_reader(pre: FacePreprocessing, camera: CameraAugmentation | None = None, seed: int = 0) -> Any:
@@ -81,11 +83,12 @@ def face_stream(
     if cache is not None and camera is None:
         if shuffle:  # one fixed random order on disk (the same on a resume), then a buffer reshuffled every epoch
             ds = ds.shuffle(len(index), seed=CACHE_ORDER_SEED, reshuffle_each_iteration=False)
-        ds = ds.batch(READ_BATCH).map(read, num_parallel_calls=tf.data.AUTOTUNE)  # cached a read batch a record:
-        ds = ds.cache(str(cache_prefix(cache, "faces", [index.sources, pre.to_dict(), shard, shuffle])))  # small index
-        ds = unbatch_copies(ds)
+        ds = ds.batch(READ_BATCH).map(read, num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.cache(str(cache_prefix(cache, "faces", [index.sources, pre.to_dict(), shard, shuffle])))
         if shuffle:
-            ds = ds.shuffle(SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
+            ds = mixed_rows(ds.shuffle(BLOCK_WINDOW, seed=seed, reshuffle_each_iteration=True), BLOCK_CYCLE, seed)
+        else:
+            ds = ds.unbatch()
         ds = ds.batch(batch)
     else:
         if shuffle:  # the file names, all of them, in a new order every epoch

@@ -4,11 +4,12 @@ stream of speakers), so the clips of a corpus are never one array.
 
 A speaker's rows are standardised exactly as in memory (``causal_inputs``, with every group's order
 drawn up front as in memory), so a streamed row is the row the in-memory path makes (tested). A
-training stream reads ``CYCLE`` speakers at a time, in a new order every epoch, through a shuffle
-buffer of ``SHUFFLE_ROWS`` rows; with several workers each reads only its own speakers. Memory stays
-flat in the number of clips: a few speakers' rows and the shuffle buffer. Standardising costs about
+training stream takes the speakers in a new order every epoch, each speaker's rows in a new order,
+and interleaves ``CYCLE`` speakers row by row; with several workers each reads only its own
+speakers. Memory stays flat in the number of clips: a few speakers' rows. Standardising costs about
 as much as the in-memory path's whole epoch, every epoch; with a cache folder (``--stream-cache``)
-the first epoch writes the model inputs to disk and later epochs read them back.
+the first epoch writes the model inputs to disk, a speaker a record, and later epochs read them
+back (the speakers in the order written, shuffled within a window of ``CYCLE``).
 """
 
 from __future__ import annotations
@@ -21,14 +22,13 @@ import numpy as np
 import tensorflow as tf
 
 from edgeemo.labels import EMOTIONS
-from edgeemo.train.datasets import bounded, cache_prefix, unbatch_copies
+from edgeemo.train.datasets import bounded, cache_prefix, mixed_rows
 from edgeemo.train.voice_augment import FeatureMasking, mask_features
 from edgeemo.train.voice_bank import FeatureBank, Rows
 from edgeemo.train.voice_inputs import causal_inputs, speaker_rows
 from edgeemo.voice import VoicePreprocessing
 
 CYCLE = 4  # speakers read at once by a training stream
-SHUFFLE_ROWS = 2048  # rows a training stream shuffles over (48 KB each for 3 s of 40 MFCCs in float32)
 CACHE_ORDER_SEED = 0  # the speaker order a cached training stream is written in
 
 
@@ -81,10 +81,6 @@ class VoiceStream:
                 part.set_shape(shape)
             return tuple(parts)
 
-        def rows_of(*block: tf.Tensor) -> tf.data.Dataset:  # copies: rows wait in the shuffle buffer
-            one = tf.data.Dataset.from_tensors(block)
-            return unbatch_copies(one) if shuffle else one.unbatch()
-
         mine = list(range(shard[1], len(self.speakers), shard[0]))
         ds = bounded(tf.data.Dataset.from_tensor_slices(np.asarray(mine, np.int64)), shard)  # its own speakers
         if shuffle:  # with a cache: one fixed order, written once
@@ -94,9 +90,12 @@ class VoiceStream:
             what = [self.bank.key, self.speakers, mine, self.rows.file_row.tolist(), self.pre.to_dict(),
                     [o.tolist() for o in self.orders], shuffle]
             ds = ds.cache(str(cache_prefix(cache, "voice", what)))
-        ds = ds.interleave(rows_of, cycle_length=CYCLE if shuffle else 1)
         if shuffle:
-            ds = ds.shuffle(SHUFFLE_ROWS, seed=seed, reshuffle_each_iteration=True)
+            if cache is not None:  # speakers in the order written: shuffled within a small window
+                ds = ds.shuffle(CYCLE, seed=seed, reshuffle_each_iteration=True)
+            ds = mixed_rows(ds, CYCLE, seed)
+        else:
+            ds = ds.unbatch()
         rows = sum(len(self.members[self.speakers[k]]) for k in mine)
         ds = ds.batch(batch).apply(tf.data.experimental.assert_cardinality(-(-rows // batch)))
         if masking is not None and masking.active:

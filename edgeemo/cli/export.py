@@ -22,12 +22,13 @@ def export_cmd(
         ),
     ],
     out: Annotated[
-        Path,
+        Path | None,
         typer.Option(
-            help="Folder for the model files, each with its manifest <file>.json.",
+            help="Folder for the model files, each with its manifest <file>.json. Default: exported/ in the run "
+            "folder (beside a .keras file).",
             show_default=False,
         ),
-    ],
+    ] = None,
     quantize: Annotated[
         str,
         typer.Option(
@@ -105,6 +106,8 @@ def export_cmd(
 
     from edgeemo.export.pipeline import export_run, summary_table
 
+    if out is None:
+        out = (source if source.is_dir() else source.parent) / "exported"
     summary = export_run(
         source,
         out,

@@ -101,10 +101,10 @@ def test_mirrored_on_two_logical_cpu_devices_trains_records_its_replicas_and_exp
     record = json.loads((run / "config.json").read_text())["distribution"]
     assert record["strategy"] == "MirroredStrategy" and record["replicas"] == 2 and len(record["devices"]) == 2
     assert record["global_batch"] == 16 and record["per_replica_batch"] == 8
-    export = edgeemo("export", str(run), "--quantize", "int8", "--format", "tflite", "--out", str(tmp_path / "x"))
+    export = edgeemo("export", str(run), "--quantize", "int8", "--format", "tflite")  # to exported/ in the run
     _, err = export.communicate(timeout=300)
     assert export.returncode == 0, err[-3000:]
-    manifest = json.loads(next((tmp_path / "x").glob("*-int8.tflite.json")).read_text())
+    manifest = json.loads(next((run / "exported").glob("*-int8.tflite.json")).read_text())
     assert manifest["training"]["distribution"]["replicas"] == 2
 
 

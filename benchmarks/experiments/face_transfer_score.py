@@ -8,7 +8,8 @@ Keras float, each set through THE preprocessing of the run's own config:
 - CK+48: all faces, and the 30% of subjects that `train face --extra-train` holds out (the subject
   split of seed 0), the set every candidate is compared on once one of them trains on CK+;
 - the Taiwanese development photos through the daemon's detect -> crop (`edgeemo.camera_bench`,
-  default detector); a photo with no face counts as wrong.
+  default detector and default crop margin ``DEFAULT_FACE_MARGIN``, 0 since the margin sweep; the
+  first scores were taken at 0.1); a photo with no face counts as wrong.
 
 Score = mean of the three accuracies (CK+ on the held-out subjects). Also printed: the same with
 ``tau * log(FER2013 class prior)`` subtracted from the log-probabilities (class rebalancing), for
@@ -27,6 +28,7 @@ import numpy as np
 from edgeemo.camera_bench import camera_crops, load_photos
 from edgeemo.face import FacePreprocessing, preprocess_faces
 from edgeemo.face_datasets import load_faces
+from edgeemo.face_detect import DetectorSettings
 from edgeemo.splits import group_split
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,7 +66,8 @@ def main(run: Path, weights: Path | None = None) -> None:
     sets["Taiwanese"] = (tw, photos.labels)
     prior = np.bincount(load_faces(DATA / "fer2013", split="train").labels, minlength=ck_p.shape[1])
     log_prior = np.log(prior / prior.sum())
-    print(f"{run}{' ' + str(weights) if weights else ''}: {int((~found).sum())} Taiwanese photos without a face")
+    print(f"{run}{' ' + str(weights) if weights else ''}: {int((~found).sum())} Taiwanese photos without a face "
+          f"(detector {DetectorSettings().detector}, crop margin {DetectorSettings().face_margin})")
     for tau in (0.0, 0.25, 0.5, 0.75, 1.0):
         acc = {}
         for name, (p, y) in sets.items():

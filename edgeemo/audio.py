@@ -6,8 +6,9 @@ manifest, so what a model hears at serve time is what it heard in training.
 
 Pipeline: ``load_audio`` (any WAV/FLAC/AIFF -> float32 mono 16 kHz in [-1, 1])
 -> ``trim_silence`` (energy VAD; ``None`` = no speech) -> ``fix_length`` (centre
-pad/crop to ``window_s``) -> ``mfcc_features`` (python_speech_features) ->
-``RunningStats.apply`` (per-coefficient standardisation).
+pad/crop to ``window_s``) -> ``mfcc_features`` (python_speech_features), with ``prosody`` the pitch, level and spectral
+balance columns of ``edgeemo.prosody`` beside them -> ``RunningStats.apply``
+(per-coefficient standardisation).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import soundfile as sf
 from python_speech_features import delta, mfcc
 
 from edgeemo.errors import EdgeemoError
+from edgeemo.prosody import PROSODY_COLUMNS, prosody_frames
 
 SAMPLE_RATE = 16000
 PCM16_SCALE = 32768.0  # int16 -> float: x / 32768, so float = int16 exactly as libsndfile reads PCM_16
@@ -61,6 +63,9 @@ class AudioFeatures:
     append_energy: bool = True
     remove_dc: bool = True
     cmn: bool = False  # cepstral mean normalisation: subtract the clip's mean over its speech frames
+    prosody: bool = False  # append the 7 prosody columns of edgeemo.prosody (pitch, level, spectral balance)
+    pitch_fmin_hz: float = 60.0
+    pitch_fmax_hz: float = 500.0
     vad_rel_db: float = -35.0
     vad_abs_db: float = -60.0
     vad_min_speech_s: float = 0.2
@@ -72,7 +77,7 @@ class AudioFeatures:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise EdgeemoError(f"voice features {name} must be an int, got {value!r}")
-        for name in ("deltas", "append_energy", "remove_dc", "cmn"):
+        for name in ("deltas", "append_energy", "remove_dc", "cmn", "prosody"):
             if not isinstance(getattr(self, name), bool):
                 raise EdgeemoError(f"voice features {name} must be true or false, got {getattr(self, name)!r}")
         for name, f in self.__dataclass_fields__.items():
@@ -97,6 +102,8 @@ class AudioFeatures:
             (self.window_s <= 60 and self.winlen <= 1 and self.winstep <= 1, "window_s <= 60, winlen/winstep <= 1 s"),
             (self.nfft <= 65536 and self.n_mels <= 512, "nfft must be <= 65536 and n_mels <= 512"),
             (self.ceplifter <= 10000, "ceplifter must be <= 10000"),
+            (50.0 <= self.pitch_fmin_hz < self.pitch_fmax_hz <= 2000.0,
+             "pitch_fmin_hz must be at least 50 and below pitch_fmax_hz, which must be <= 2000"),
             (self.vad_min_speech_s <= 60 and self.vad_pad_s <= 60, "vad_min_speech_s and vad_pad_s must be <= 60 s"),
         ]
         for ok, message in checks:
@@ -123,7 +130,12 @@ class AudioFeatures:
 
     @property
     def n_features(self) -> int:
-        """Values per frame: n_mfcc, or 3 * n_mfcc with deltas and delta-deltas."""
+        """Values per frame: the cepstral values, then the prosody columns when ``prosody``."""
+        return self.n_cepstral + (len(PROSODY_COLUMNS) if self.prosody else 0)
+
+    @property
+    def n_cepstral(self) -> int:
+        """Cepstral values per frame: n_mfcc, or 3 * n_mfcc with deltas and delta-deltas."""
         return self.n_mfcc * (3 if self.deltas else 1)
 
     def to_dict(self) -> dict[str, Any]:
@@ -351,11 +363,16 @@ def clip_features_span(
         return None
     if feats.remove_dc:
         speech = speech - np.float32(np.mean(speech, dtype=np.float64))
-    coeffs = mfcc_features(fix_length(speech, feats), feats)
+    window = fix_length(speech, feats)
+    coeffs = mfcc_features(window, feats)
     first, last = speech_span(len(speech), feats)
     if feats.cmn:
         # the mean of the speech frames is the clip's channel/speaker offset
         coeffs = coeffs - coeffs[first:last].mean(axis=0, keepdims=True)
+    if feats.prosody:  # centred on the MFCC frames' samples
+        extra = prosody_frames(window, len(coeffs), feats.sample_rate, feats.frame_step, feats.frame_length // 2,
+                               feats.pitch_fmin_hz, feats.pitch_fmax_hz, (first, last))
+        coeffs = np.concatenate([coeffs, extra], axis=1)
     return coeffs, (first, last)
 
 

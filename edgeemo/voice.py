@@ -14,7 +14,8 @@ the speaker's and the channel's offset. Training simulates the same causal estim
 The model sees either the standardised frames (``summary="frames"``: (frames, coefficients)) or
 one vector of utterance functionals of the speech frames (``summary="functionals"``: mean, std,
 10/50/90th percentiles, mean absolute and std of frame differences per coefficient; (1, 7 x
-coefficients)), standardised and adapted the same way, as a vector per clip.
+coefficients)), plus, when the front end has ``prosody``, the 21 pitch and spectral-balance
+functionals of ``edgeemo.prosody``; standardised and adapted the same way, as a vector per clip.
 """
 
 from __future__ import annotations
@@ -36,26 +37,32 @@ from edgeemo.audio import (
     standardize,
 )
 from edgeemo.errors import EdgeemoError
+from edgeemo.prosody import PROSODY_FUNCTIONALS, prosody_functionals
 
 SUMMARIES = ("frames", "functionals")
 FUNCTIONALS = ("mean", "std", "p10", "p50", "p90", "delta_abs_mean", "delta_std")
 
 
-def clip_functionals(x: np.ndarray, span: tuple[int, int]) -> np.ndarray:
-    """The utterance functionals (``FUNCTIONALS``, each per coefficient) of a clip's speech frames, float32."""
+def clip_functionals(x: np.ndarray, span: tuple[int, int], features: AudioFeatures = DEFAULT_VOICE) -> np.ndarray:
+    """The utterance functionals of a clip's speech frames, float32: ``FUNCTIONALS`` of each cepstral
+    value, then (``features.prosody``) the ``PROSODY_FUNCTIONALS`` of the prosody columns."""
     frames = np.asarray(x[span[0] : span[1]], np.float64)
-    diff = np.diff(frames, axis=0) if len(frames) > 1 else np.zeros_like(frames)
-    p10, p50, p90 = np.percentile(frames, [10, 50, 90], axis=0)
-    return np.concatenate([frames.mean(0), frames.std(0), p10, p50, p90, np.abs(diff).mean(0),
-                           diff.std(0)]).astype(np.float32)
+    cep = frames[:, : features.n_cepstral]
+    diff = np.diff(cep, axis=0) if len(cep) > 1 else np.zeros_like(cep)
+    p10, p50, p90 = np.percentile(cep, [10, 50, 90], axis=0)
+    parts = [cep.mean(0), cep.std(0), p10, p50, p90, np.abs(diff).mean(0), diff.std(0)]
+    if features.prosody:
+        parts.append(prosody_functionals(frames[:, features.n_cepstral :], 1.0 / features.winstep))
+    return np.concatenate(parts).astype(np.float32)
 
 
-def summarize(x: np.ndarray, span: tuple[int, int], summary: str) -> tuple[np.ndarray, tuple[int, int]]:
+def summarize(x: np.ndarray, span: tuple[int, int], summary: str,
+              features: AudioFeatures = DEFAULT_VOICE) -> tuple[np.ndarray, tuple[int, int]]:
     """Raw clip features and speech span as the model's summary sees them: unchanged for 'frames',
     a (1, values) row of ``clip_functionals`` with span (0, 1) for 'functionals'."""
     if summary == "frames":
         return x, span
-    return clip_functionals(x, span)[None, :], (0, 1)
+    return clip_functionals(x, span, features)[None, :], (0, 1)
 
 
 @dataclass(frozen=True)
@@ -177,7 +184,10 @@ class VoicePreprocessing:
     @property
     def n_values(self) -> int:
         """Values per model input row: the coefficients, or their functionals."""
-        return self.features.n_features * (len(FUNCTIONALS) if self.summary == "functionals" else 1)
+        if self.summary == "frames":
+            return self.features.n_features
+        extra = len(PROSODY_FUNCTIONALS) if self.features.prosody else 0
+        return self.features.n_cepstral * len(FUNCTIONALS) + extra
 
     def check_stats(self) -> None:
         if self.count and len(self.mean) != self.n_values:
@@ -240,7 +250,7 @@ def standardize_clip(x: np.ndarray, span: tuple[int, int], pre: VoicePreprocessi
     (``weight`` of a clip) and standardises with its statistics; with ``speaker`` None it
     standardises the clip as the first clip of a new speaker (per clip, no memory). With the
     functionals summary the clip's functionals are standardised and adapted instead of its frames."""
-    x, span = summarize(x, span, pre.summary)
+    x, span = summarize(x, span, pre.summary, pre.features)
     if pre.adaptation is None or not pre.count:
         return pre.standardize(x)
     state = speaker if speaker is not None else SpeakerState(pre.adaptation)

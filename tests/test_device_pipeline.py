@@ -7,6 +7,7 @@ import json
 import queue
 import threading
 import urllib.request
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -289,6 +290,7 @@ def test_a_stream_window_on_a_real_clip_is_the_file_path_exactly(voice_model, tm
     assert np.array_equal(preprocess_clip(path.stream.window(), pre), x_file)
     assert len(due) == 1 and np.array_equal(due[0], voice_model.predict(x_file[None])[0])
     # the same holds for a model that sees the clip as one vector of utterance functionals
-    functionals = VoicePreprocessing(pre.features, summary="functionals")
-    x_vector = preprocess_clip(path.stream.window(), functionals)
-    assert x_vector is not None and np.array_equal(x_vector, preprocess_file(wav, functionals))
+    for prosody in (False, True):  # with and without the pitch and spectral-balance functionals
+        functionals = VoicePreprocessing(replace(pre.features, prosody=prosody), summary="functionals")
+        x_vector = preprocess_clip(path.stream.window(), functionals)
+        assert x_vector is not None and np.array_equal(x_vector, preprocess_file(wav, functionals))

@@ -130,7 +130,8 @@ def test_conv1d_exports_static_int8_onnx(corpus, tmp_path):
     assert onnx.preprocessing["adaptation"]["kind"] == "speaker_running"
 
 
-@pytest.mark.parametrize("arch, extra", [("stats", ()), ("mlp", ("--summary", "functionals"))])
+@pytest.mark.parametrize("arch, extra", [("stats", ()), ("mlp", ("--summary", "functionals")),
+                                         ("mlp", ("--summary", "functionals", "--prosody"))])
 def test_utterance_level_models_export_full_int8_tflite_and_onnx(corpus, tmp_path, arch, extra):
     run = tmp_path / arch
     result = _train(corpus, run, arch, "--epochs", "2", *extra)
@@ -142,6 +143,8 @@ def test_utterance_level_models_export_full_int8_tflite_and_onnx(corpus, tmp_pat
     assert tfl.input["dtype"] == "int8" and tfl.output["dtype"] == "int8"
     assert read_manifest(out / "s-int8.onnx.json").quantization["format"] == "QDQ"
     assert tfl.preprocessing.get("summary", "frames") == (extra[1] if extra else "frames")
+    assert tfl.preprocessing["prosody"] is ("--prosody" in extra)  # the device rebuilds the same front end
+    assert tfl.input["shape"][-1] == (301 if "--prosody" in extra else 280 if extra else 40)
 
 
 def test_predict_and_bench_voice_without_tensorflow(crnn_run, corpus, tmp_path):

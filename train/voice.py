@@ -272,7 +272,7 @@ def train_voice(
     console.print(f"feature cache {bank.folder}: {bank.size_bytes() / 2**20:.0f} MB (float16)")
     for name, r in rows.items():
         require_rows(r, name, Path(data[0]))
-    rows = {k: summarized_rows(r, summary) for k, r in rows.items()}
+    rows = {k: summarized_rows(r, summary, feats) for k, r in rows.items()}
     stats = training_statistics(rows["train"], feats, adaptation is not None, bank)
     pre = VoicePreprocessing.from_stats(feats, stats, adaptation, summary)
     config["preprocessing"] = pre.to_dict()

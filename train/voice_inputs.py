@@ -53,12 +53,12 @@ def causal_inputs(rows: Rows, pre: VoicePreprocessing, seed: int, groups: np.nda
     return out
 
 
-def summarized_rows(rows: Rows, summary: str) -> Rows:
+def summarized_rows(rows: Rows, summary: str, features: AudioFeatures) -> Rows:
     """``rows`` as the model's summary sees them (``edgeemo.voice.summarize``): unchanged for frames,
     one (1, functionals) row per clip with span (0, 1) for functionals (rows in memory only)."""
     if summary == "frames":
         return rows
-    x = np.stack([summarize(rows.x[i], tuple(rows.span[i]), summary)[0] for i in range(len(rows.x))]) \
+    x = np.stack([summarize(rows.x[i], tuple(rows.span[i]), summary, features)[0] for i in range(len(rows.x))]) \
         if len(rows.x) else np.zeros((0, 1, 0), np.float32)
     return replace(rows, x=x.astype(np.float32), span=np.tile(np.array([[0, 1]]), (len(x), 1)))
 

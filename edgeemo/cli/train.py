@@ -221,6 +221,10 @@ def train_voice_cmd(
     cmn: Annotated[
         bool, typer.Option(help="Cepstral mean normalisation per clip (removes microphone/speaker offsets).")
     ] = False,
+    prosody: Annotated[
+        bool, typer.Option(help="Add pitch (YIN), level and spectral-balance columns to the front end; with "
+                                "--summary functionals their 21 eGeMAPS-style statistics.")
+    ] = False,
     summary: Annotated[str, typer.Option(help="What the model sees of a clip: frames, or functionals (one vector "
                                               "of utterance statistics of the frames; with --arch mlp).")] = "frames",
     epochs: Epochs = 60,
@@ -305,7 +309,8 @@ def train_voice_cmd(
         test_fraction=test_fraction,
         val_fraction=val_fraction,
         calm=calm,
-        features=AudioFeatures(window_s=window, n_mfcc=n_mfcc, n_mels=max(40, n_mfcc), deltas=deltas, cmn=cmn),
+        features=AudioFeatures(window_s=window, n_mfcc=n_mfcc, n_mels=max(40, n_mfcc), deltas=deltas, cmn=cmn,
+                               prosody=prosody),
         augmentation=VoiceAugmentation(aug_copies, (snr_lo, snr_hi), shift, pitch, stretch)
         if "clip" in augment else None,
         channel=ChannelAugmentation(copies=aug_copies) if "channel" in augment else None,

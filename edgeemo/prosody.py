@@ -106,14 +106,20 @@ def _yin(fr: np.ndarray, sample_rate: float, fmin_hz: float, fmax_hz: float) -> 
     # r the frame's autocorrelation (one forward FFT), scaled to a full frame's worth of terms
     nfft = 1 << int(np.ceil(np.log2(length + tmax)))
     spec = np.fft.rfft(fr, nfft)
-    r = np.fft.irfft(spec.real**2 + spec.imag**2, nfft)[:, : tmax + 1]
-    c = np.concatenate([np.zeros((len(fr), 1)), np.cumsum(fr * fr, axis=1)], axis=1)
-    tau = np.arange(tmax + 1)
-    head, tail = c[:, length - tau], c[:, -1:] - c[:, tau]
-    d = np.maximum(head + tail - 2.0 * r, 0.0) * (length / (length - tau))
+    power = spec.real**2
+    power += spec.imag**2
+    r = np.fft.irfft(power, nfft)[:, : tmax + 1]
+    sq = fr * fr
+    total = sq.sum(axis=1, keepdims=True)
+    d = np.empty_like(r)  # E(head) + E(tail) = 2 total - (energy of the last tau) - (energy of the first tau)
+    d[:, 0] = 0.0
+    d[:, 1:] = 2.0 * total - np.cumsum(sq[:, : -tmax - 1 : -1], axis=1) - np.cumsum(sq[:, :tmax], axis=1)
+    d -= 2.0 * r
+    np.maximum(d, 0.0, out=d)
+    d *= length / (length - np.arange(tmax + 1))
     cmnd = np.ones_like(d)
     cum = np.cumsum(d[:, 1:], axis=1)
-    cmnd[:, 1:] = np.where(cum > 1e-20, d[:, 1:] * np.arange(1, tmax + 1) / np.maximum(cum, 1e-20), 1.0)
+    np.divide(d[:, 1:] * np.arange(1, tmax + 1), cum, out=cmnd[:, 1:], where=cum > 1e-20)
     seg = cmnd[:, tmin : tmax + 1]
     dip = np.zeros_like(seg, dtype=bool)
     dip[:, 1:-1] = (seg[:, 1:-1] <= seg[:, :-2]) & (seg[:, 1:-1] <= seg[:, 2:])

@@ -14,6 +14,9 @@ from edgeemo.cli.app import app, clean_errors
 from edgeemo.cli.train_options import (
     BatchSize,
     ClassWeight,
+    Cmn,
+    CoeffMasks,
+    Deltas,
     Distribute,
     Dropout,
     Epochs,
@@ -22,6 +25,7 @@ from edgeemo.cli.train_options import (
     LimitPerClass,
     Patience,
     Precision,
+    Prosody,
     Replicas,
     Schedule,
     Seed,
@@ -29,6 +33,7 @@ from edgeemo.cli.train_options import (
     Stream,
     StreamCache,
     TestFraction,
+    TimeMasks,
     ValFraction,
     WorkerTimeout,
     check_distribution,
@@ -217,14 +222,9 @@ def train_voice_cmd(
     calm: Annotated[str, typer.Option(help="RAVDESS calm: neutral (merge) or exclude.")] = "neutral",
     window: Annotated[float, typer.Option(help="Analysis window in seconds (pad/crop after VAD trim).")] = 3.0,
     n_mfcc: Annotated[int, typer.Option(help="MFCC coefficients per frame.")] = 40,
-    deltas: Annotated[bool, typer.Option(help="Append delta and delta-delta coefficients.")] = False,
-    cmn: Annotated[
-        bool, typer.Option(help="Cepstral mean normalisation per clip (removes microphone/speaker offsets).")
-    ] = False,
-    prosody: Annotated[
-        bool, typer.Option(help="Add pitch (YIN), level and spectral-balance columns to the front end; with "
-                                "--summary functionals their 21 eGeMAPS-style statistics.")
-    ] = False,
+    deltas: Deltas = False,
+    cmn: Cmn = False,
+    prosody: Prosody = False,
     summary: Annotated[str, typer.Option(help="What the model sees of a clip: frames, or functionals (one vector "
                                               "of utterance statistics of the frames; with --arch mlp).")] = "frames",
     epochs: Epochs = 60,
@@ -260,12 +260,8 @@ def train_voice_cmd(
     shift: Shift = 0.25,
     pitch: Annotated[float, typer.Option(help="Augmentation: max pitch shift in semitones (0 = off).")] = 4.0,
     stretch: Annotated[float, typer.Option(help="Augmentation: max time-stretch (0.15 = rate 0.85-1.15).")] = 0.15,
-    time_masks: Annotated[
-        int, typer.Option(help="Feature masking (SpecAugment): masked spans of up to 20 frames per clip (0 = off).")
-    ] = 0,
-    coeff_masks: Annotated[
-        int, typer.Option(help="Feature masking: masked spans of up to 4 MFCC coefficients per clip (0 = off).")
-    ] = 0,
+    time_masks: TimeMasks = 0,
+    coeff_masks: CoeffMasks = 0,
     limit_per_class: LimitPerClass = None,
     seed: Seed = 0,
     precision: Precision = "auto",

@@ -25,6 +25,15 @@ Schedule = Annotated[
                  "constant."),
 ]
 LabelSmoothing = Annotated[float, typer.Option(help="Label smoothing of the cross-entropy.")]
+# the voice front end (edgeemo.audio.AudioFeatures)
+Deltas = Annotated[bool, typer.Option(help="Append delta and delta-delta coefficients.")]
+Cmn = Annotated[bool, typer.Option(help="Cepstral mean normalisation per clip (removes microphone/speaker offsets).")]
+TimeMasks = Annotated[int, typer.Option(help="Feature masking (SpecAugment): masked spans of up to 20 frames per clip "
+                                             "(0 = off).")]
+CoeffMasks = Annotated[int, typer.Option(help="Feature masking: masked spans of up to 4 MFCC coefficients per clip "
+                                              "(0 = off).")]
+Prosody = Annotated[bool, typer.Option(help="Add pitch (YIN), voicing, level and spectral-balance columns to the front "
+                                            "end; with --summary functionals, their 21 eGeMAPS-style statistics.")]
 Patience = Annotated[int, typer.Option(help="EarlyStopping patience in epochs (val accuracy).")]
 ClassWeight = Annotated[str, typer.Option(help="none, balanced, or sqrt (softened balance) class weights.")]
 Dropout = Annotated[float, typer.Option(help="Dropout before the classifier.")]

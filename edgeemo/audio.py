@@ -66,13 +66,15 @@ class AudioFeatures:
     prosody: bool = False  # append the 7 prosody columns of edgeemo.prosody (pitch, level, spectral balance)
     pitch_fmin_hz: float = 60.0
     pitch_fmax_hz: float = 500.0
+    pitch_rate_hz: int = 8000  # the pitch tracker's sample rate (a divisor of sample_rate)
+    pitch_hop_frames: int = 2  # the pitch is tracked on every n-th frame
     vad_rel_db: float = -35.0
     vad_abs_db: float = -60.0
     vad_min_speech_s: float = 0.2
     vad_pad_s: float = 0.1
 
     def __post_init__(self) -> None:
-        ints = ("sample_rate", "n_mfcc", "nfft", "n_mels", "ceplifter")
+        ints = ("sample_rate", "n_mfcc", "nfft", "n_mels", "ceplifter", "pitch_rate_hz", "pitch_hop_frames")
         for name in ints:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
@@ -104,6 +106,10 @@ class AudioFeatures:
             (self.ceplifter <= 10000, "ceplifter must be <= 10000"),
             (50.0 <= self.pitch_fmin_hz < self.pitch_fmax_hz <= 2000.0,
              "pitch_fmin_hz must be at least 50 and below pitch_fmax_hz, which must be <= 2000"),
+            (4000 <= self.pitch_rate_hz <= self.sample_rate and self.sample_rate % self.pitch_rate_hz == 0
+             and self.pitch_fmax_hz < self.pitch_rate_hz / 4,
+             "pitch_rate_hz must divide sample_rate, be at least 4000 and above 4 x pitch_fmax_hz"),
+            (1 <= self.pitch_hop_frames <= 4, "pitch_hop_frames must be 1-4"),
             (self.vad_min_speech_s <= 60 and self.vad_pad_s <= 60, "vad_min_speech_s and vad_pad_s must be <= 60 s"),
         ]
         for ok, message in checks:
@@ -371,7 +377,8 @@ def clip_features_span(
         coeffs = coeffs - coeffs[first:last].mean(axis=0, keepdims=True)
     if feats.prosody:  # centred on the MFCC frames' samples
         extra = prosody_frames(window, len(coeffs), feats.sample_rate, feats.frame_step, feats.frame_length // 2,
-                               feats.pitch_fmin_hz, feats.pitch_fmax_hz, (first, last))
+                               feats.pitch_fmin_hz, feats.pitch_fmax_hz, (first, last), feats.pitch_rate_hz,
+                               feats.pitch_hop_frames)
         coeffs = np.concatenate([coeffs, extra], axis=1)
     return coeffs, (first, last)
 

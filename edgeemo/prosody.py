@@ -3,7 +3,8 @@
 Per frame, aligned with the MFCC frames (one every ``winstep``, centred on the same samples):
 the pitch in semitones above 27.5 Hz and its aperiodicity from YIN (de Cheveigne & Kawahara 2002:
 the cumulative mean normalised difference, the first dip under ``YIN_THRESHOLD``, parabolic
-interpolation; 40 ms frames), the frame level in dB, and the
+interpolation; 40 ms frames of the signal resampled to ``pitch_rate_hz``, every
+``pitch_hop_frames``-th frame: 8 kHz and every 2nd by default), the frame level in dB, and the
 spectral balance of eGeMAPS (Eyben et al. 2016) on 25 ms Hann frames: alpha ratio, Hammarberg
 index and the spectral slopes 0-500 Hz and 500-1500 Hz.
 
@@ -20,6 +21,7 @@ On the shared corpora (leave-one-corpus-out, per-speaker standardisation, a line
 from __future__ import annotations
 
 import numpy as np
+from scipy.signal import resample_poly
 
 PROSODY_COLUMNS = ("f0_semitones", "aperiodicity", "level_db", "alpha_ratio", "hammarberg", "slope_0_500",
                    "slope_500_1500")
@@ -30,7 +32,7 @@ PROSODY_FUNCTIONALS = (
     "alpha_ratio_mean", "hammarberg_mean", "slope_0_500_mean", "slope_500_1500_mean",
     "alpha_ratio_std", "hammarberg_std", "slope_0_500_std", "slope_500_1500_std",
 )
-PITCH_FRAME_S = 0.040  # YIN's frame: two periods of the lowest pitch
+PITCH_FRAME_S = 0.040  # YIN's frame: two periods of the lowest pitch (at AudioFeatures.pitch_rate_hz)
 BALANCE_FRAME_S = 0.025  # level and spectral balance: the MFCC frame
 YIN_THRESHOLD = 0.15
 VOICED_APERIODICITY = 0.3  # a frame is voiced below this aperiodicity ...
@@ -50,23 +52,31 @@ def _frames(samples: np.ndarray, n_frames: int, step: int, centre: int, length: 
 
 
 def prosody_frames(samples: np.ndarray, n_frames: int, sample_rate: int, step: int, centre: int,
-                   fmin_hz: float, fmax_hz: float, span: tuple[int, int] | None = None) -> np.ndarray:
+                   fmin_hz: float, fmax_hz: float, span: tuple[int, int] | None = None,
+                   pitch_rate_hz: int = 8000, pitch_hop: int = 2) -> np.ndarray:
     """(n_frames, 7) float32 ``PROSODY_COLUMNS``; frame ``i`` is centred on sample ``centre + i * step``.
 
     Only the frames of ``span`` ([first, last), default all) are analysed; the others get the
-    values of silence (no pitch, aperiodicity 1, the level floor).
+    values of silence (no pitch, aperiodicity 1, the level floor). The pitch is tracked on the
+    signal resampled to ``pitch_rate_hz``, on every ``pitch_hop``-th frame of the span (its first
+    included), each value repeated over the frames up to the next.
     """
     first, last = span if span is not None else (0, n_frames)
     out = np.tile(np.array([0.0, 1.0, _LEVEL_FLOOR_DB, 0.0, 0.0, 0.0, 0.0], np.float32), (n_frames, 1))
     if last > first:
-        out[first:last] = _analyse(samples, last - first, sample_rate, step, centre + first * step, fmin_hz, fmax_hz)
+        out[first:last] = _analyse(samples, last - first, sample_rate, step, centre + first * step, fmin_hz, fmax_hz,
+                                   pitch_rate_hz, pitch_hop)
     return out
 
 
 def _analyse(samples: np.ndarray, n_frames: int, sample_rate: int, step: int, centre: int,
-             fmin_hz: float, fmax_hz: float) -> np.ndarray:
-    pitch_frames = _frames(samples, n_frames, step, centre, int(round(PITCH_FRAME_S * sample_rate)))
-    f0, aperiodicity = _yin(pitch_frames, sample_rate, fmin_hz, fmax_hz)
+             fmin_hz: float, fmax_hz: float, pitch_rate_hz: int, pitch_hop: int) -> np.ndarray:
+    down = sample_rate // pitch_rate_hz
+    low = resample_poly(np.asarray(samples, np.float64), 1, down) if down > 1 else samples
+    n_pitch = -(-n_frames // pitch_hop)
+    pitch_frames = _frames(low, n_pitch, step * pitch_hop // down, centre // down,
+                           int(round(PITCH_FRAME_S * pitch_rate_hz)))
+    f0, aperiodicity = (np.repeat(v, pitch_hop)[:n_frames] for v in _yin(pitch_frames, pitch_rate_hz, fmin_hz, fmax_hz))
     # level and spectral balance on the MFCC frames (25 ms, Hann), eGeMAPS' definitions
     length = int(round(BALANCE_FRAME_S * sample_rate))
     fr = _frames(samples, n_frames, step, centre, length)
@@ -132,20 +142,23 @@ def _yin(fr: np.ndarray, sample_rate: float, fmin_hz: float, fmax_hz: float) -> 
     return sample_rate / (lag + shift), b
 
 
-def prosody_functionals(frames: np.ndarray, frame_rate: float) -> np.ndarray:
+def prosody_functionals(frames: np.ndarray, frame_rate: float, pitch_hop: int = 2) -> np.ndarray:
     """The 21 ``PROSODY_FUNCTIONALS`` of a clip's speech frames of ``PROSODY_COLUMNS``, float64.
 
-    Pitch statistics use the voiced frames (aperiodicity under ``VOICED_APERIODICITY`` and level
-    within ``VOICED_REL_DB`` of the loudest frame), smoothed by a 3-frame median; a clip with
-    fewer than 3 voiced frames has zero pitch statistics. The balance statistics use the voiced
-    frames, or the loud frames when fewer than 3 are voiced.
+    Pitch statistics use the frames the pitch was tracked on (every ``pitch_hop``-th, the first
+    included) that are voiced (aperiodicity under ``VOICED_APERIODICITY`` and level within
+    ``VOICED_REL_DB`` of the loudest frame), smoothed by a 3-frame median; a clip with fewer than 3
+    voiced frames has zero pitch statistics. The balance statistics use every voiced frame, or the
+    loud frames when fewer than 3 are voiced.
     """
     p = np.asarray(frames, np.float64)
     if len(p) == 0:
         return np.zeros(len(PROSODY_FUNCTIONALS))
-    st, ap, level, balance = p[:, 0], p[:, 1], p[:, 2], p[:, 3:7]
+    ap, level, balance = p[:, 1], p[:, 2], p[:, 3:7]
     loud = level > level.max() + VOICED_REL_DB
-    voiced = (ap < VOICED_APERIODICITY) & loud
+    voiced_all = (ap < VOICED_APERIODICITY) & loud
+    st, voiced = p[::pitch_hop, 0], voiced_all[::pitch_hop]
+    rate = frame_rate / pitch_hop
     smooth = st.copy()
     if len(st) > 2:
         smooth[1:-1] = np.median(np.stack([st[:-2], st[1:-1], st[2:]]), axis=0)
@@ -154,7 +167,7 @@ def prosody_functionals(frames: np.ndarray, frame_rate: float) -> np.ndarray:
     if len(v) >= 3:
         p20, p50, p80 = np.percentile(v, [20, 50, 80])
         both = voiced[1:] & voiced[:-1]
-        d = np.diff(smooth)[both] * frame_rate
+        d = np.diff(smooth)[both] * rate
         up, down = d[d > 0], -d[d < 0]
         edges = np.diff(np.concatenate([[0], voiced.astype(np.int8), [0]]))
         starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
@@ -162,8 +175,8 @@ def prosody_functionals(frames: np.ndarray, frame_rate: float) -> np.ndarray:
             v.mean(), v.std() / max(v.mean(), 1e-6), p20, p50, p80, p80 - p20,
             up.mean() if len(up) else 0.0, up.std() if len(up) else 0.0,
             down.mean() if len(down) else 0.0, down.std() if len(down) else 0.0,
-            voiced.mean(), len(starts) / (len(p) / frame_rate), float(np.mean(stops - starts)) / frame_rate,
+            voiced.mean(), len(starts) / (len(st) / rate), float(np.mean(stops - starts)) / rate,
         ])
-    use = voiced if voiced.sum() >= 3 else loud
+    use = voiced_all if voiced_all.sum() >= 3 else loud
     b = balance[use]
     return np.concatenate([pitch, b.mean(axis=0), b.std(axis=0)])

@@ -52,7 +52,8 @@ def clip_functionals(x: np.ndarray, span: tuple[int, int], features: AudioFeatur
     p10, p50, p90 = np.percentile(cep, [10, 50, 90], axis=0)
     parts = [cep.mean(0), cep.std(0), p10, p50, p90, np.abs(diff).mean(0), diff.std(0)]
     if features.prosody:
-        parts.append(prosody_functionals(frames[:, features.n_cepstral :], 1.0 / features.winstep))
+        parts.append(prosody_functionals(frames[:, features.n_cepstral :], 1.0 / features.winstep,
+                                         features.pitch_hop_frames))
     return np.concatenate(parts).astype(np.float32)
 
 

@@ -86,9 +86,24 @@ def test_prosody_adds_columns_without_changing_the_mfccs():
 def test_prosody_settings_round_trip_and_bad_values_are_one_clear_error():
     d = PROSODY.to_dict()
     assert d["prosody"] is True and AudioFeatures.from_dict(d) == PROSODY
-    old = {k: v for k, v in AudioFeatures().to_dict().items() if k not in ("prosody", "pitch_fmin_hz", "pitch_fmax_hz")}
+    old = {k: v for k, v in AudioFeatures().to_dict().items() if not k.startswith(("prosody", "pitch_"))}
     assert AudioFeatures.from_dict(old).prosody is False  # manifests written before prosody read as before
     with pytest.raises(EdgeemoError, match="pitch_fmin_hz must be at least 50"):
         AudioFeatures(prosody=True, pitch_fmin_hz=30.0)
+    with pytest.raises(EdgeemoError, match="pitch_rate_hz must divide sample_rate"):
+        AudioFeatures(prosody=True, pitch_rate_hz=6000)
+    with pytest.raises(EdgeemoError, match="pitch_hop_frames must be 1-4"):
+        AudioFeatures(prosody=True, pitch_hop_frames=0)
     with pytest.raises(EdgeemoError, match="prosody must be true or false"):
         AudioFeatures.from_dict({**d, "prosody": "yes"})
+
+
+def test_pitch_tracked_every_other_frame_at_8_khz_matches_every_frame_at_16_khz():
+    clip = _vowel(np.array([110.0, 180.0, 140.0]), seconds=2.0)
+    fast, span = clip_features_span(clip, PROSODY)
+    full, _ = clip_features_span(clip, AudioFeatures(prosody=True, pitch_rate_hz=16000, pitch_hop_frames=1))
+    inner = slice(span[0] + 4, span[1] - 4)
+    assert np.array_equal(fast[inner, 42:], full[inner, 42:])  # level and spectral balance: every frame, unchanged
+    assert np.median(np.abs(fast[inner, 40] - full[inner, 40])) < 0.3  # the pitch, within a third of a semitone
+    pairs = fast[span[0] : span[0] + 2 * ((span[1] - span[0]) // 2), 40].reshape(-1, 2)
+    assert np.array_equal(pairs[:, 0], pairs[:, 1])  # one tracked value per two frames, from the span's first

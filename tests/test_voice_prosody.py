@@ -107,3 +107,13 @@ def test_pitch_tracked_every_other_frame_at_8_khz_matches_every_frame_at_16_khz(
     assert np.median(np.abs(fast[inner, 40] - full[inner, 40])) < 0.3  # the pitch, within a third of a semitone
     pairs = fast[span[0] : span[0] + 2 * ((span[1] - span[0]) // 2), 40].reshape(-1, 2)
     assert np.array_equal(pairs[:, 0], pairs[:, 1])  # one tracked value per two frames, from the span's first
+
+
+def test_decimation_equals_scipy_resample_poly_without_loading_scipy_signal():
+    from scipy.signal import resample_poly
+
+    from edgeemo.prosody import decimate
+
+    x = np.random.default_rng(3).normal(size=16001)
+    for n in (16001, 16000, 41, 3):
+        np.testing.assert_allclose(decimate(x[:n], 2), resample_poly(x[:n], 1, 2), atol=1e-12)

@@ -39,6 +39,7 @@ YIN_THRESHOLD = 0.15
 VOICED_APERIODICITY = 0.3  # a frame is voiced below this aperiodicity ...
 VOICED_REL_DB = -35.0  # ... and within this level of the clip's loudest frame
 _LEVEL_FLOOR_DB = -120.0
+_SILENCE = (0.0, 1.0, _LEVEL_FLOOR_DB, 0.0, 0.0, 0.0, 0.0)  # a frame with no signal: no pitch, aperiodic, the floor
 
 
 @lru_cache(maxsize=4)
@@ -81,7 +82,7 @@ def prosody_frames(samples: np.ndarray, n_frames: int, sample_rate: int, step: i
     included), each value repeated over the frames up to the next.
     """
     first, last = span if span is not None else (0, n_frames)
-    out = np.tile(np.array([0.0, 1.0, _LEVEL_FLOOR_DB, 0.0, 0.0, 0.0, 0.0], np.float32), (n_frames, 1))
+    out = np.tile(np.array(_SILENCE, np.float32), (n_frames, 1))
     if last > first:
         out[first:last] = _analyse(samples, last - first, sample_rate, step, centre + first * step, fmin_hz, fmax_hz,
                                    pitch_rate_hz, pitch_hop)
@@ -111,17 +112,17 @@ def _analyse(samples: np.ndarray, n_frames: int, sample_rate: int, step: int, ce
 
     alpha = 10.0 * np.log10(spec[:, band(50, 1000)].sum(axis=1) / spec[:, band(1000, 5000)].sum(axis=1))
     hammarberg = 10.0 * np.log10(spec[:, band(0, 2000)].max(axis=1) / spec[:, band(2000, 5000)].max(axis=1))
-    low = hz < 1500
-    log_spec = 10.0 * np.log10(spec[:, low])
+    under_1500 = hz < 1500  # the slopes' bins: the log is taken of these only
+    log_spec = 10.0 * np.log10(spec[:, under_1500])
 
     def slope(lo: float, hi: float) -> np.ndarray:  # dB per kHz, least squares
-        m = band(lo, hi)[low]
-        h = hz[low][m] - hz[low][m].mean()
+        m = band(lo, hi)[under_1500]
+        h = hz[under_1500][m] - hz[under_1500][m].mean()
         return (log_spec[:, m] - log_spec[:, m].mean(axis=1, keepdims=True)) @ h / (h @ h) * 1000.0
 
     out = np.stack([12.0 * np.log2(f0 / 27.5), aperiodicity, level, alpha, hammarberg, slope(0, 500),
                     slope(500, 1500)], axis=1)
-    out[power <= 1e-20] = [0.0, 1.0, _LEVEL_FLOOR_DB, 0.0, 0.0, 0.0, 0.0]  # digital silence
+    out[power <= 1e-20] = _SILENCE  # digital silence
     return out
 
 

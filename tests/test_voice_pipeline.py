@@ -147,6 +147,33 @@ def test_utterance_level_models_export_full_int8_tflite_and_onnx(corpus, tmp_pat
     assert tfl.input["shape"][-1] == (301 if "--prosody" in extra else 280 if extra else 40)
 
 
+def test_data_seed_trains_seed_ensemble_members_on_the_same_features(corpus, tmp_path):
+    """--seed N --data-seed 0: the same split, cached features, statistics and val/test inputs as seed 0,
+    another init; so the runs form one ensemble. Without --data-seed the features are drawn again."""
+    common = ("--arch", "mlp", "--summary", "functionals", "--epochs", "2", "--augment", "channel",
+              "--feature-cache", str(tmp_path / "cache"))
+    runs = {}
+    for name, extra in (("s0", ("--seed", "0")), ("s1", ("--seed", "1", "--data-seed", "0")), ("r1", ("--seed", "1"))):
+        runs[name] = tmp_path / name
+        result = _train(corpus, runs[name], "mlp", *common[2:], *extra)
+        assert result.exit_code == 0, result.output
+    config = {k: json.loads((r / "config.json").read_text()) for k, r in runs.items()}
+    assert config["s1"]["data_seed"] == 0 and config["r1"]["data_seed"] == 1
+    assert config["s1"]["preprocessing"] == config["s0"]["preprocessing"]
+    assert config["r1"]["preprocessing"] != config["s0"]["preprocessing"]  # other augmented copies
+    npz = {k: np.load(r / "features.npz") for k, r in runs.items()}
+    for key in ("inputs_val", "inputs_test", "y_test"):
+        np.testing.assert_array_equal(npz["s1"][key], npz["s0"][key])
+    import keras
+
+    w0, w1 = (keras.models.load_model(runs[k] / "best.keras").get_weights()[0] for k in ("s0", "s1"))
+    assert not np.allclose(w0, w1)  # another init
+    result = runner.invoke(app, ["train", "ensemble", str(runs["s0"]), str(runs["s1"]), "--out",
+                                 str(tmp_path / "ens")], env=ENV)
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "ens" / "metrics.json").read_text())["n"] == 28
+
+
 def test_predict_and_bench_voice_without_tensorflow(crnn_run, corpus, tmp_path):
     out = tmp_path / "models"
     assert runner.invoke(app, ["export", str(crnn_run), "--out", str(out), "--name", "v", "--force",

@@ -193,6 +193,7 @@ def train_voice(
     feature_cache: Path | None = None,
     exclude_speakers: list[str] | None = None,
     summary: str = "frames",
+    data_seed: int | None = None,
 ) -> dict[str, Any]:
     """Train (or resume) a voice model in ``out``; returns the test metrics of the best checkpoint.
 
@@ -215,14 +216,15 @@ def train_voice(
         raise EdgeemoError(f"unknown --balance {balance!r} (expected {' or '.join(BALANCE)})")
     settings = settings or TrainSettings(epochs=60, batch_size=32, patience=15, lr_patience=4)
     stream = stream_seed(settings.seed, len(read_history(Path(out) / "history.csv")))  # the split keeps seed
+    data_seed = settings.seed if data_seed is None else data_seed  # split, features, val/test order
     hardware, policy, dist = setup_hardware(stream, settings, cpu_bfloat16=False)
     feature_cache = feature_cache or Path(out).parent / "voice-features"  # beside the run folder, shared by runs
     out = dist.run_folder(Path(out))
     t0 = time.time()
     if test_data:
-        pool = drop_speakers(limit_classes(load_voice(test_data), limit_per_class, settings.seed), exclude_speakers)
+        pool = drop_speakers(limit_classes(load_voice(test_data), limit_per_class, data_seed), exclude_speakers)
         train, val, _, split_desc = resolve_voice_splits(
-            data, split, None, test_fraction, val_fraction, settings.seed, calm,
+            data, split, None, test_fraction, val_fraction, data_seed, calm,
             limit_per_class, val_speakers, hold_out=False, exclude_speakers=exclude_speakers,
         )
         test = pool
@@ -232,7 +234,7 @@ def train_voice(
         split_desc["protocol"] = "leave-corpus-out (test corpora never seen in training)"
     else:
         train, val, test, split_desc = resolve_voice_splits(
-            data, split, test_speakers, test_fraction, val_fraction, settings.seed, calm, limit_per_class,
+            data, split, test_speakers, test_fraction, val_fraction, data_seed, calm, limit_per_class,
             val_speakers, exclude_speakers=exclude_speakers,
         )
     console.print(f"loaded in {time.time() - t0:.1f}s on {hardware}: train {len(train)}, val {len(val)}, "
@@ -256,6 +258,7 @@ def train_voice(
         "class_weight": class_weight,
         "dropout": dropout,
         "limit_per_class": limit_per_class,
+        "data_seed": data_seed,
         "edgeemo_version": __version__,
         "hardware": hardware,
         "distribution": dist.record(settings.batch_size, policy),
@@ -263,7 +266,7 @@ def train_voice(
     check_config(out, config)
     babble = [p for p, g in zip(train.paths, train.groups, strict=True)]  # babble noise from training voices only
     bank = FeatureBank(feature_cache, feats, channel, augmentation,
-                       settings.seed, babble, console=console)
+                       data_seed, babble, console=console)
     load = not settings.stream  # a stream reads the features speaker by speaker, when it needs them
     if settings.stream:
         give_back_large_buffers()
@@ -298,7 +301,7 @@ def train_voice(
     if settings.stream:
         streams = {"train": VoiceStream(bank, r, pre, adaptation_orders(channels, stream), weights)}
         for k in ("val", "test"):
-            streams[k] = VoiceStream(bank, rows[k], pre, adaptation_orders(rows[k].speakers, settings.seed))
+            streams[k] = VoiceStream(bank, rows[k], pre, adaptation_orders(rows[k].speakers, data_seed))
         cache = Path(settings.stream_cache) if settings.stream_cache else None
         if cache is not None and dist.workers > 1:  # every worker its own cache files
             cache = cache / f"worker{dist.worker_index}"
@@ -307,8 +310,8 @@ def train_voice(
         val_ds = streams["val"].dataset(256, cache=cache)
     else:
         x_train = causal_inputs(r, pre, stream, channels)
-        x_val = causal_inputs(rows["val"], pre, settings.seed)
-        x_test = causal_inputs(rows["test"], pre, settings.seed)
+        x_val = causal_inputs(rows["val"], pre, data_seed)
+        x_test = causal_inputs(rows["test"], pre, data_seed)
         np.savez(out / "features.npz", inputs_val=x_val.astype(np.float16), y_val=rows["val"].labels.astype(np.int64),
                  inputs_test=x_test.astype(np.float16), y_test=rows["test"].labels.astype(np.int64))
         train_ds = make_dataset(x_train, y_train, settings.batch_size, None, stream, shuffle=True,
@@ -316,7 +319,7 @@ def train_voice(
         del x_train
         if masking is not None and masking.active:
             train_ds = train_ds.map(lambda a, *rest: (mask_features(a, masking), *rest))
-        val_ds = make_dataset(x_val, rows["val"].labels, 256, None, settings.seed)
+        val_ds = make_dataset(x_val, rows["val"].labels, 256, None, data_seed)
     steps = int(np.ceil(len(y_train) / settings.batch_size))
     model = fit(
         out,

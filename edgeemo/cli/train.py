@@ -16,6 +16,7 @@ from edgeemo.cli.train_options import (
     ClassWeight,
     Cmn,
     CoeffMasks,
+    DataSeed,
     Deltas,
     Distribute,
     Dropout,
@@ -30,6 +31,7 @@ from edgeemo.cli.train_options import (
     Schedule,
     Seed,
     Shift,
+    SplitSeed,
     Stream,
     StreamCache,
     TestFraction,
@@ -92,10 +94,7 @@ def train_face_cmd(
         Path | None, typer.Option(help="Local ImageNet weights file for mobilenetv3-small (nothing is downloaded).")
     ] = None,
     seed: Seed = 0,
-    split_seed: Annotated[
-        int | None,
-        typer.Option(help="Seed of the train/val cut alone (default: --seed): same validation set, other init."),
-    ] = None,
+    split_seed: SplitSeed = None,
     bn_momentum: Annotated[
         float, typer.Option(help="BatchNorm moving-average momentum (0.9 for small sets like CK+).")
     ] = 0.99,
@@ -264,6 +263,7 @@ def train_voice_cmd(
     coeff_masks: CoeffMasks = 0,
     limit_per_class: LimitPerClass = None,
     seed: Seed = 0,
+    data_seed: DataSeed = None,
     precision: Precision = "auto",
     distribute: Distribute = "none",
     replicas: Replicas = None,
@@ -323,6 +323,7 @@ def train_voice_cmd(
         dropout=dropout,
         limit_per_class=limit_per_class,
         summary=summary,
+        data_seed=data_seed,
     )
 
 
@@ -351,8 +352,7 @@ def train_ensemble_cmd(
 ) -> None:
     """Average the softmax outputs of runs into one model (one int8 file after export).
 
-    With --mirror a single face run is enough: the model is then averaged over the face and
-    its left-right mirror image."""
+    With --mirror a single face run is enough: the model is then averaged over the face and its mirror image."""
     from edgeemo.train.ensemble import build_ensemble, search_ensemble
 
     chosen = search_ensemble(list(runs), out, max_params, mirror) if search else list(runs)

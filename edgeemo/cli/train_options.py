@@ -40,6 +40,14 @@ Dropout = Annotated[float, typer.Option(help="Dropout before the classifier.")]
 ValFraction = Annotated[float, typer.Option(help="Fraction of the training side kept for validation.")]
 TestFraction = Annotated[float, typer.Option(help="Fraction held out as test when no test set is named.")]
 Seed = Annotated[int, typer.Option(help="Random seed (splits, init, augmentation).")]
+SplitSeed = Annotated[
+    int | None, typer.Option(help="Seed of the train/val cut alone (default: --seed): same validation set, other init.")
+]
+DataSeed = Annotated[
+    int | None,
+    typer.Option(help="Seed of the split and of the augmented features (default: --seed): the same data and feature "
+                 "cache with another init and batch order, e.g. the members of a seed ensemble."),
+]
 Shift = Annotated[float, typer.Option(help="Augmentation: max shift (faces: fraction of the size; voice: seconds).")]
 LimitPerClass = Annotated[
     int | None, typer.Option(min=1, help="Use only N samples per class (quick runs, tests).")

@@ -244,10 +244,11 @@ def test_distillation_targets_mix_labels_and_the_softened_teacher(run_dir):
 
 def test_distilled_run_records_its_teacher_and_refuses_one_that_saw_its_validation_faces(run_dir, tmp_path):
     student = tmp_path / "student"
-    result = _train(student, 1, "--teacher", str(run_dir), "--teacher-weight", "0.7")
+    result = _train(student, 1, "--teacher", str(run_dir), "--teacher-weight", "0.7", "--camera-p", "0.3")
     assert result.exit_code == 0, result.output
     config = json.loads((student / "config.json").read_text())
     assert config["distillation"]["teacher"] == str(run_dir) and config["distillation"]["weight"] == 0.7
+    assert config["camera_augmentation"]["p"] == 0.3  # the teacher's targets through the simulated camera
     # another train/val cut: the teacher trained on faces this run validates on
     result = _train(tmp_path / "leaky", 1, "--teacher", str(run_dir), "--split-seed", "5")
     assert result.exit_code == 1

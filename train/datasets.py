@@ -55,14 +55,16 @@ def camera_dataset(
     sample_weight: np.ndarray | None = None,
 ) -> tf.data.Dataset:
     """Training batches that go through a random camera (``degrade_face``) and then THE
-    preprocessing on every epoch: the raw gray crops travel, the model input is made per batch."""
+    preprocessing on every epoch: the raw gray crops travel, the model input is made per batch.
+    ``y``: class indices, or one row of target probabilities per face (distillation)."""
     raw = np.stack([resize_face(to_gray_uint8(im), pre) for im in images])
     rng = np.random.default_rng(seed)
 
     def degrade(batch: np.ndarray) -> np.ndarray:
         return np.stack([preprocess_face(degrade_face(im, camera, rng), pre) for im in batch]).astype(np.float32)
 
-    columns: tuple[np.ndarray, ...] = (raw, keras.utils.to_categorical(y, len(EMOTIONS)).astype(np.float32))
+    targets = y if y.ndim == 2 else keras.utils.to_categorical(y, len(EMOTIONS))  # soft targets (a teacher's) as given
+    columns: tuple[np.ndarray, ...] = (raw, targets.astype(np.float32))
     if sample_weight is not None:
         columns += (sample_weight.astype(np.float32),)
     ds = tf.data.Dataset.from_tensor_slices(columns).shuffle(len(raw), seed=seed, reshuffle_each_iteration=True)

@@ -296,12 +296,9 @@ def train_face(
             weights_by_class = None
     check_config(out, config)
     (out / "split.json").write_text(json.dumps({"train": train.sources, "val": val.sources, "test": test.sources}))
-    if camera is not None:
-        if targets is not None:
-            raise EdgeemoError("camera augmentation and distillation (--teacher) cannot be combined yet")
-        if weights_by_class is not None:
-            sample_weight = np.array([weights_by_class[int(c)] for c in train.labels])
-            weights_by_class = None
+    if camera is not None and weights_by_class is not None:
+        sample_weight = np.array([weights_by_class[int(c)] for c in train.labels])
+        weights_by_class = None
     cache = Path(settings.stream_cache) if settings.stream_cache else None
     if cache is not None and dist.workers > 1:  # every worker its own cache files
         cache = cache / f"worker{dist.worker_index}"
@@ -312,8 +309,8 @@ def train_face(
                                sample_weight=sample_weight)
         val_ds = face_stream(val, pre, 512, cache=cache)
     elif camera is not None:
-        train_ds = camera_dataset(train.images, train.labels, pre, camera, settings.batch_size, augment, stream,
-                                  sample_weight)
+        train_ds = camera_dataset(train.images, train.labels if targets is None else targets, pre, camera,
+                                  settings.batch_size, augment, stream, sample_weight)
     else:
         train_ds = make_dataset(x_train, train.labels, settings.batch_size, augment, stream, targets=targets,
                                 sample_weight=sample_weight)

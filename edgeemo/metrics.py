@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from edgeemo.labels import EMOTIONS
+
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
     """Rows are true classes, columns predicted classes."""
@@ -48,3 +50,16 @@ def classification_report(
         },
         "confusion_matrix": cm.tolist(),
     }
+
+
+def per_corpus(y: np.ndarray, pred: np.ndarray, speakers: np.ndarray) -> dict[str, dict[str, float]]:
+    """Accuracy, UAR and the majority-class baseline of each corpus in a voice test set; ``speakers`` are
+    the reader's names (``corpus:speaker``), one per clip."""
+    corpus = np.asarray([str(s).split(":", 1)[0] for s in speakers])
+    out = {}
+    for c in sorted(set(corpus)):
+        m = corpus == c
+        report = classification_report(y[m], pred[m], EMOTIONS)
+        out[c] = {"n": int(m.sum()), "accuracy": report["accuracy"], "uar": report["uar"],
+                  "majority": float(np.bincount(y[m]).max() / m.sum())}
+    return out

@@ -171,7 +171,9 @@ def test_data_seed_trains_seed_ensemble_members_on_the_same_features(corpus, tmp
     result = runner.invoke(app, ["train", "ensemble", str(runs["s0"]), str(runs["s1"]), "--out",
                                  str(tmp_path / "ens")], env=ENV)
     assert result.exit_code == 0, result.output
-    assert json.loads((tmp_path / "ens" / "metrics.json").read_text())["n"] == 28
+    metrics = json.loads((tmp_path / "ens" / "metrics.json").read_text())
+    assert metrics["n"] == 28 and metrics["per_corpus"]["ravdess"]["n"] == 28  # per corpus, as runs report
+    assert metrics["per_corpus"]["ravdess"]["uar"] == metrics["uar"]
 
 
 def test_predict_and_bench_voice_without_tensorflow(crnn_run, corpus, tmp_path):

@@ -32,7 +32,7 @@ from edgeemo.face import FacePreprocessing, preprocess_faces
 from edgeemo.face_datasets import load_faces
 from edgeemo.face_index import has_official_test
 from edgeemo.labels import EMOTIONS
-from edgeemo.metrics import classification_report
+from edgeemo.metrics import classification_report, per_corpus
 from edgeemo.train.run import console
 from edgeemo.voice import VoicePreprocessing
 
@@ -69,6 +69,7 @@ class Member:
         self._model: keras.Model | None = None
         self.x: dict[str, np.ndarray] = {}  # model inputs of the val and test samples (shared by members)
         self.y: dict[str, np.ndarray] = {}
+        self.speakers: dict[str, np.ndarray] = {}  # voice: the reader's speaker name of each val/test clip
         self._probs: dict[tuple[str, bool], np.ndarray] = {}
 
     @property
@@ -103,6 +104,8 @@ class Member:
                     else:  # older runs: raw MFCCs, standardised with the run's statistics
                         self.x = {k: self.pre.standardize(d[f"x_{k}"]) for k in ("val", "test")}
                     self.y = {k: np.asarray(d[f"y_{k}"], np.int64) for k in ("val", "test")}
+                    if "speakers_test" in d.files:  # runs since the seed ensembles: the corpus of each clip
+                        self.speakers = {k: np.asarray(d[f"speakers_{k}"]) for k in ("val", "test")}
             except FileNotFoundError:
                 raise EdgeemoError("no cached features (features.npz): re-run the run's training command without "
                                    "--stream (a streamed run keeps no copy of its inputs)", cache) from None
@@ -322,6 +325,9 @@ def build_ensemble(runs: list[Path], out: Path, mirror: bool = False) -> dict[st
         "params": int(model.count_params()),
         "val_accuracy": accuracy(probs["val"], y["val"]),
     })
+    if first.speakers:  # voice: accuracy, UAR and majority class per corpus, as `train voice` reports them
+        report["per_corpus"] = per_corpus(y["test"], probs["test"].argmax(1), first.speakers["test"])
+        report["val_per_corpus"] = per_corpus(y["val"], probs["val"].argmax(1), first.speakers["val"])
     (out / "metrics.json").write_text(json.dumps(report, indent=2))
     console.print(
         f"ensemble of {len(members)}{' with mirror averaging' if mirror else ''} "

@@ -21,7 +21,7 @@ from edgeemo import __version__
 from edgeemo.audio import AudioFeatures
 from edgeemo.errors import EdgeemoError
 from edgeemo.labels import EMOTIONS
-from edgeemo.metrics import classification_report
+from edgeemo.metrics import classification_report, per_corpus
 from edgeemo.splits import group_split, stratified_split
 from edgeemo.train.datasets import give_back_large_buffers, make_dataset
 from edgeemo.train.distribute import clear_tf_errors
@@ -155,18 +155,6 @@ def balance_weights(rows: Rows, mode: str) -> np.ndarray | None:
     _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
     w = 1.0 / counts[inverse]
     return (w / w.mean()).astype(np.float32)
-
-
-def per_corpus(y: np.ndarray, pred: np.ndarray, speakers: np.ndarray) -> dict[str, dict[str, float]]:
-    """Accuracy, UAR and the majority-class baseline of each corpus in a test set."""
-    corpus = np.asarray([s.split(":", 1)[0] for s in speakers])
-    out = {}
-    for c in sorted(set(corpus)):
-        m = corpus == c
-        report = classification_report(y[m], pred[m], EMOTIONS)
-        out[c] = {"n": int(m.sum()), "accuracy": report["accuracy"], "uar": report["uar"],
-                  "majority": float(np.bincount(y[m]).max() / m.sum())}
-    return out
 
 
 def train_voice(
@@ -313,7 +301,8 @@ def train_voice(
         x_val = causal_inputs(rows["val"], pre, data_seed)
         x_test = causal_inputs(rows["test"], pre, data_seed)
         np.savez(out / "features.npz", inputs_val=x_val.astype(np.float16), y_val=rows["val"].labels.astype(np.int64),
-                 inputs_test=x_test.astype(np.float16), y_test=rows["test"].labels.astype(np.int64))
+                 inputs_test=x_test.astype(np.float16), y_test=rows["test"].labels.astype(np.int64),
+                 speakers_val=rows["val"].speakers.astype(str), speakers_test=rows["test"].speakers.astype(str))
         train_ds = make_dataset(x_train, y_train, settings.batch_size, None, stream, shuffle=True,
                                 sample_weight=weights)
         del x_train

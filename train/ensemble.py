@@ -325,6 +325,8 @@ def build_ensemble(runs: list[Path], out: Path, mirror: bool = False) -> dict[st
         "params": int(model.count_params()),
         "val_accuracy": accuracy(probs["val"], y["val"]),
     })
+    if first.task == "voice":  # how the members' inputs were made (the same for all: checked above)
+        report["adaptation"] = "causal per speaker, seeded order" if first.pre.adaptation else "none (per clip)"
     if first.speakers:  # voice: accuracy, UAR and majority class per corpus, as `train voice` reports them
         report["per_corpus"] = per_corpus(y["test"], probs["test"].argmax(1), first.speakers["test"])
         report["val_per_corpus"] = per_corpus(y["val"], probs["val"].argmax(1), first.speakers["val"])

@@ -167,3 +167,29 @@ def test_the_gpu_path_scales_the_loss_of_float16_models_and_uses_xla_on_one_gpu(
     plain = keras.Sequential([keras.Input((4,)), keras.layers.Dense(7)])
     compile_model(plain, TrainSettings())
     assert not isinstance(plain.optimizer, keras.optimizers.LossScaleOptimizer)  # float32: no scaling needed
+
+
+def test_voice_balance_weights_every_corpus_or_speaker_class_pair_the_same():
+    from types import SimpleNamespace
+
+    from edgeemo.train.voice import balance_weights
+
+    # corpus a: 2 speakers x 2 classes (a:1 has 3 clips of class 0); corpus b: 1 speaker, class 0 only
+    speakers = np.array(["a:1"] * 3 + ["a:1"] + ["a:2", "a:2"] + ["b:9"] * 6)
+    labels = np.array([0, 0, 0, 1, 0, 1] + [0] * 6)
+    rows = SimpleNamespace(speakers=speakers, labels=labels)
+    assert balance_weights(rows, "none") is None
+
+    def totals(w, keys):
+        return {k: round(float(w[keys == k].sum()), 6) for k in np.unique(keys)}
+
+    w = balance_weights(rows, "corpus-class")
+    corpus = np.array([s.split(":")[0] for s in speakers])
+    by_corpus = totals(w, np.char.add(np.char.add(corpus, "/"), labels.astype(str)))
+    assert len(set(by_corpus.values())) == 1 and len(by_corpus) == 3  # a/0, a/1, b/0
+    w = balance_weights(rows, "speaker-class")
+    by_speaker = totals(w, np.char.add(np.char.add(speakers, "/"), labels.astype(str)))
+    assert len(set(by_speaker.values())) == 1 and len(by_speaker) == 5  # a:1/0, a:1/1, a:2/0, a:2/1, b:9/0
+    # corpus b (one speaker) now weighs one fifth, not one third
+    assert w[corpus == "b"].sum() == pytest.approx(len(w) / 5)
+    assert w.mean() == pytest.approx(1.0)

@@ -18,7 +18,7 @@ FACE_DATASETS = ("auto", "fer2013", "ckplus", "ferplus", "labels-csv")
 DISTRIBUTE = ("none", "mirrored", "multi-worker")
 FACE_SPLITS = ("subject", "random")
 VOICE_SPLITS = ("speaker", "random")
-BALANCE = ("corpus-class", "none")  # train voice --balance
+BALANCE = ("corpus-class", "speaker-class", "none")  # train voice --balance
 
 
 def check_choice(option: str, value: str, choices: Sequence[str]) -> None:

@@ -147,11 +147,12 @@ def resolve_voice_splits(
 
 def balance_weights(rows: Rows, mode: str) -> np.ndarray | None:
     """Per-row weights: 'corpus-class' gives every (corpus, class) pair present the same total
-    weight (a corpus without a class, e.g. CREMA-D surprise, simply has none); 'none' = None."""
+    weight (a corpus without a class, e.g. CREMA-D surprise, simply has none); 'speaker-class' every
+    (speaker, class) pair, so a corpus weighs as many speakers as it has; 'none' = None."""
     if mode == "none":
         return None
-    corpus = np.asarray([s.split(":", 1)[0] for s in rows.speakers])
-    keys = np.asarray([f"{c}/{y}" for c, y in zip(corpus, rows.labels, strict=True)])
+    group = rows.speakers if mode == "speaker-class" else [s.split(":", 1)[0] for s in rows.speakers]
+    keys = np.asarray([f"{g}/{y}" for g, y in zip(group, rows.labels, strict=True)])
     _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
     w = 1.0 / counts[inverse]
     return (w / w.mean()).astype(np.float32)

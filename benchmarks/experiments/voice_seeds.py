@@ -14,6 +14,7 @@ the same folds. Writes ``voice_seeds.{json,md}`` under benchmarks/results/experi
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 from pathlib import Path
@@ -46,7 +47,8 @@ def ensemble_metrics(recipe: str, seeds: list[int], fold: str) -> dict[str, floa
 
 
 def measure(recipes: list[str], seeds: list[int]) -> dict[str, Any]:
-    report: dict[str, Any] = {"seeds": seeds, "folds": list(FOLDS), "recipes": {}}
+    report: dict[str, Any] = {"models_sha256": {}, "note": "measures training runs' fold models, no shipped model",
+                              "seeds": seeds, "folds": list(FOLDS), "recipes": {}}
     for recipe in recipes:
         per_seed = {s: {f: fold_metrics(run_folder(recipe, s, f)) for f in FOLDS} for s in seeds}
         scores = [float(np.mean([per_seed[s][f]["uar"] for f in FOLDS])) for s in seeds]
@@ -78,10 +80,11 @@ def render(report: dict[str, Any]) -> str:
         lines.append(f"| {name} | mean of {len(seeds)} (sd) | {spread} | **{r['mean']:.2f}** (sd {r['std']:.2f}) |")
         cells = " | ".join(f"{r['ensemble'][f]['uar']:.1f}" for f in FOLDS)
         lines.append(f"| {name} | ensemble of the {len(seeds)} | {cells} | **{r['ensemble_score']:.2f}** |")
-    if len(recipes) == 2:
-        (a, ra), (b, rb) = recipes.items()
+    if len(recipes) > 1:
+        lines.append("")
+    for (a, ra), (b, rb) in itertools.combinations(recipes.items(), 2):
         se = math.sqrt(ra["std"] ** 2 / len(seeds) + rb["std"] ** 2 / len(seeds))
-        lines += ["", f"{b} - {a}: {rb['mean'] - ra['mean']:+.2f} points of mean score; standard error of the "
+        lines += [f"- {b} - {a}: {rb['mean'] - ra['mean']:+.2f} points of mean score; standard error of the "
                   f"difference {se:.2f}."]
     return "\n".join(lines) + "\n"
 

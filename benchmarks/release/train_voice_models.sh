@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Release step: train, export and ship the voice model (edgeemo/models/voice/), then benchmark it.
 # Chosen by transfer (benchmarks/results/experiments/voice_transfer_attempts.md): utterance functionals
-# of the MFCCs and of the prosody columns (pitch, level, spectral balance; --prosody) and a dense head; all four corpora, corpus x class balanced, one simulated
+# of the MFCCs and of the prosody columns (pitch, level, spectral balance; --prosody) and a dense head, five
+# seeds averaged into one model (a seed ensemble); all four corpora, corpus x class balanced, one simulated
 # microphone/room channel per speaker and copy, speaker adaptation; RAVDESS 17-20 and CREMA-D
 # 1009-1010 (and SAVEE JE) never trained or tuned on.
 # On this 2-core CPU: the shared feature cache takes ~15 min once (413 MB), each run ~10-20 min

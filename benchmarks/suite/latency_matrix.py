@@ -239,8 +239,9 @@ def front_ends(runs: int) -> dict[str, Any]:
         blazeface["not_measured"] = str(exc)
     return {
         "audio_front_end": {
-            "what": f"preprocess_clip on one {pre.features.window_s} s window (VAD trim, {pre.features.n_mfcc} MFCC, "
-                    "standardise) of a RAVDESS actor-17 clip",
+            "what": f"preprocess_clip on one {pre.features.window_s} s window (VAD trim, {pre.features.n_mfcc} MFCC"
+                    f"{', prosody' if pre.features.prosody else ''}, {pre.summary}, standardise) of a RAVDESS actor-17 "
+                    "clip",
             "latency_ms": percentiles(audio),
             "file_decode_ms_once": decode_ms,
         },

@@ -12,6 +12,7 @@ import typer
 
 from edgeemo.cli.app import app, clean_errors
 from edgeemo.cli.train_options import (
+    Balance,
     BatchSize,
     ClassWeight,
     Cmn,
@@ -245,7 +246,7 @@ def train_voice_cmd(
                            "the device does online; bench applies it per speaker. --no-adapt: training statistics.")
     ] = True,
     prior_clips: Annotated[float, typer.Option(help="Adaptation: clips' worth of training statistics first.")] = 5.0,
-    balance: Annotated[str, typer.Option(help="corpus-class (each pair weighs the same) or none.")] = "corpus-class",
+    balance: Balance = "corpus-class",
     test_data: Annotated[
         str | None, typer.Option(help="Corpora tested whole (leave-one-corpus-out), comma-separated; --data is "
                                  "then cut into train and validation only.")
@@ -392,8 +393,7 @@ def train_average_cmd(
 ) -> None:
     """Average the weights of several epochs of one run into one model (stochastic weight averaging).
 
-    Same size and speed as one model. Its BatchNorm statistics are stale: recalibrate it next,
-    which also checks it on validation."""
+    Same size and speed as one model. Its BatchNorm statistics are stale: recalibrate it next (it checks validation)."""
     from edgeemo.train.average import average_run
 
     average_run(run, weights, out)

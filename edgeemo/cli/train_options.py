@@ -37,6 +37,8 @@ Prosody = Annotated[bool, typer.Option(help="Add pitch (YIN), voicing, level and
 Patience = Annotated[int, typer.Option(help="EarlyStopping patience in epochs (val accuracy).")]
 ClassWeight = Annotated[str, typer.Option(help="none, balanced, or sqrt (softened balance) class weights.")]
 Dropout = Annotated[float, typer.Option(help="Dropout before the classifier.")]
+Balance = Annotated[str, typer.Option(help="Sample weights: corpus-class or speaker-class (each such pair of the "
+                                      "training rows weighs the same), or none.")]
 ValFraction = Annotated[float, typer.Option(help="Fraction of the training side kept for validation.")]
 TestFraction = Annotated[float, typer.Option(help="Fraction held out as test when no test set is named.")]
 Seed = Annotated[int, typer.Option(help="Random seed (splits, init, augmentation).")]

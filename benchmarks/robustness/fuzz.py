@@ -7,9 +7,10 @@ Targets (each case is generated from (target, seed, index), so any case can be r
 - ``face_array``: decoded arrays of any dtype, shape, channel count, NaN/inf -> ``preprocess_face``
 - ``audio``: audio files (WAV u8/16/24/32/float/double, FLAC, AIFF, OGG; 1-6 channels; 8-96 kHz;
   absurd header rates/channels/lengths, NaN/inf samples, a file over the length limit), mutated
-  -> ``load_audio`` -> ``clip_features``
-- ``audio_array``: sample arrays (any dtype/shape, NaN/inf, huge values) -> ``clip_features`` and
-  ``PcmStream`` chunks
+  -> ``load_audio`` -> ``clip_features`` and the shipped voice model's front end (``preprocess_clip``
+  with its manifest's preprocessing: prosody, functionals, speaker statistics)
+- ``audio_array``: sample arrays (any dtype/shape, NaN/inf, huge values) -> ``clip_features``, the
+  shipped voice front end and ``PcmStream`` chunks
 - ``manifest``: the shipped manifests mutated (keys removed/added, values of the wrong type,
   nested preprocessing values, bad JSON, non-UTF-8, deep nesting, another model's manifest)
   beside a copy of the model -> ``open_emotion_model`` -> one prediction
@@ -270,6 +271,7 @@ class Fuzzer:
         self._images: list[bytes] | None = None
         self._audio: list[bytes] | None = None
         self._models: dict[str, bytes] | None = None
+        self._voice: Any = None
         self._manifests: dict[str, dict] | None = None
 
     # generation ---------------------------------------------------------------------------------
@@ -414,6 +416,20 @@ class Fuzzer:
         assert np.all(np.isfinite(x))
         return "preprocessed"
 
+    def _shipped_voice_input(self, samples: np.ndarray) -> np.ndarray | None:
+        """The shipped voice model's input for ``samples``: THE front end of its manifest (MFCCs,
+        prosody, functionals, standardisation), as the device computes it."""
+        from edgeemo.manifest import read_manifest
+        from edgeemo.shipped import resolve_model
+        from edgeemo.voice import VoicePreprocessing, preprocess_clip
+
+        if self._voice is None:
+            path = resolve_model("voice")
+            self._voice = VoicePreprocessing.from_dict(read_manifest(f"{path}.json").preprocessing)
+        x = preprocess_clip(samples, self._voice)
+        assert x is None or (x.shape == tuple(self._voice.input_shape) and np.all(np.isfinite(x)))
+        return x
+
     def _run_audio(self, case: tuple[bytes, str]) -> str:
         from edgeemo.audio import clip_features, load_audio
 
@@ -422,6 +438,8 @@ class Fuzzer:
         assert samples.dtype == np.float32 and np.all(np.abs(samples) <= 1.0)
         feats = clip_features(samples)
         assert feats is None or (feats.shape == (299, 40) and np.all(np.isfinite(feats)))
+        x = self._shipped_voice_input(samples)
+        assert (x is None) == (feats is None)  # the same VAD decides "no speech"
         return "speech" if feats is not None else "no speech"
 
     def _run_audio_array(self, case: tuple[np.ndarray, list[bytes]]) -> str:
@@ -434,6 +452,7 @@ class Fuzzer:
         stream.features()
         feats = clip_features(samples)
         assert feats is None or np.all(np.isfinite(feats))
+        self._shipped_voice_input(samples)
         return "speech" if feats is not None else "no speech"
 
     def _run_manifest(self, case: tuple[str, bytes, str | None]) -> str:
@@ -680,8 +699,8 @@ def render(report: dict[str, Any]) -> str:
     what = {
         "image": "image file bytes -> read_image -> preprocess_face",
         "face_array": "decoded arrays -> preprocess_face",
-        "audio": "audio file bytes -> load_audio -> clip_features",
-        "audio_array": "sample arrays, PCM chunks -> clip_features, PcmStream",
+        "audio": "audio file bytes -> load_audio -> clip_features, the shipped voice front end",
+        "audio_array": "sample arrays, PCM chunks -> clip_features, the shipped voice front end, PcmStream",
         "manifest": "manifest JSON beside a model -> open_emotion_model -> predict",
         "model": "model file bytes -> open_emotion_model (probe) -> predict",
     }

@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from device_pipeline import make_inputs  # noqa: E402 - the replay clip and WAV of the pipeline benchmark
 
 from edgeemo.device.standins import free_port
+from edgeemo.shipped import shipped_sha256
 
 RESULTS = Path(__file__).resolve().parents[1] / "results" / "robustness"
 RSS_GROWTH_LIMIT_MB = 5.0
@@ -269,6 +270,7 @@ def main() -> None:
         result = soak(args.duration, args.interval, args.warmup, Path(tmp))
     result["machine"] = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     result["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    result["models_sha256"] = shipped_sha256(["face", "voice"])  # `edgeemo run` with its defaults: the shipped models
     command = "benchmarks/robustness/soak.py" + (" --quick" if args.quick else f" --duration {args.duration:g}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")

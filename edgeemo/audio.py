@@ -377,8 +377,8 @@ def clip_features_span(
         coeffs = coeffs - coeffs[first:last].mean(axis=0, keepdims=True)
     if feats.prosody:  # centred on the MFCC frames' samples
         extra = prosody_frames(window, len(coeffs), feats.sample_rate, feats.frame_step, feats.frame_length // 2,
-                               feats.pitch_fmin_hz, feats.pitch_fmax_hz, (first, last), feats.pitch_rate_hz,
-                               feats.pitch_hop_frames)
+                               feats.pitch_fmin_hz, feats.pitch_fmax_hz, (first, last),
+                               pitch_rate_hz=feats.pitch_rate_hz, pitch_hop=feats.pitch_hop_frames)
         coeffs = np.concatenate([coeffs, extra], axis=1)
     return coeffs, (first, last)
 

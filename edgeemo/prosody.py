@@ -72,8 +72,8 @@ def _frames(samples: np.ndarray, n_frames: int, step: int, centre: int, length: 
 
 
 def prosody_frames(samples: np.ndarray, n_frames: int, sample_rate: int, step: int, centre: int,
-                   fmin_hz: float, fmax_hz: float, span: tuple[int, int] | None = None,
-                   pitch_rate_hz: int = 8000, pitch_hop: int = 2) -> np.ndarray:
+                   fmin_hz: float, fmax_hz: float, span: tuple[int, int] | None = None, *,
+                   pitch_rate_hz: int, pitch_hop: int) -> np.ndarray:
     """(n_frames, 7) float32 ``PROSODY_COLUMNS``; frame ``i`` is centred on sample ``centre + i * step``.
 
     Only the frames of ``span`` ([first, last), default all) are analysed; the others get the
@@ -162,7 +162,7 @@ def _yin(fr: np.ndarray, sample_rate: float, fmin_hz: float, fmax_hz: float) -> 
     return sample_rate / (lag + shift), b
 
 
-def prosody_functionals(frames: np.ndarray, frame_rate: float, pitch_hop: int = 2) -> np.ndarray:
+def prosody_functionals(frames: np.ndarray, frame_rate: float, pitch_hop: int) -> np.ndarray:
     """The 21 ``PROSODY_FUNCTIONALS`` of a clip's speech frames of ``PROSODY_COLUMNS``, float64.
 
     Pitch statistics use the frames the pitch was tracked on (every ``pitch_hop``-th, the first

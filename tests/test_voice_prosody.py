@@ -35,12 +35,13 @@ def test_pitch_of_a_steady_voice_is_within_a_quarter_semitone(hz):
 def test_noise_is_not_voiced_and_a_rising_voice_has_rising_slopes():
     noise = (0.1 * np.random.default_rng(1).normal(size=SAMPLE_RATE)).astype(np.float32)
     x, span = clip_features_span(noise, PROSODY)
-    f = prosody_functionals(x[span[0] : span[1], 40:], 100.0)
+    f = prosody_functionals(x[span[0] : span[1], 40:], 100.0, PROSODY.pitch_hop_frames)
     assert f[PROSODY_FUNCTIONALS.index("voiced_fraction")] < 0.1
     assert np.isfinite(f).all() and len(f) == len(PROSODY_FUNCTIONALS)
 
     x, span = clip_features_span(_vowel(np.array([120.0, 240.0])), PROSODY)  # one octave up in 1.5 s
-    f = dict(zip(PROSODY_FUNCTIONALS, prosody_functionals(x[span[0] : span[1], 40:], 100.0), strict=True))
+    values = prosody_functionals(x[span[0] : span[1], 40:], 100.0, PROSODY.pitch_hop_frames)
+    f = dict(zip(PROSODY_FUNCTIONALS, values, strict=True))
     assert f["voiced_fraction"] > 0.8 and f["voiced_segments_per_s"] < 2
     # a linear sweep in Hz: 144 Hz at its 20th percentile, 216 Hz at its 80th, 7.02 semitones apart
     assert abs(f["f0_range_20_80"] - 12 * np.log2(216 / 144)) < 0.5

@@ -34,6 +34,7 @@ from edgeemo.face_index import has_official_test
 from edgeemo.labels import EMOTIONS
 from edgeemo.metrics import classification_report, per_corpus
 from edgeemo.train.run import console
+from edgeemo.train.voice_inputs import adaptation_note
 from edgeemo.voice import VoicePreprocessing
 
 # What every member must agree on for one manifest to describe the ensemble.
@@ -326,7 +327,7 @@ def build_ensemble(runs: list[Path], out: Path, mirror: bool = False) -> dict[st
         "val_accuracy": accuracy(probs["val"], y["val"]),
     })
     if first.task == "voice":  # how the members' inputs were made (the same for all: checked above)
-        report["adaptation"] = "causal per speaker, seeded order" if first.pre.adaptation else "none (per clip)"
+        report["adaptation"] = adaptation_note(first.pre.adaptation is not None)
     if first.speakers:  # voice: accuracy, UAR and majority class per corpus, as `train voice` reports them
         report["per_corpus"] = per_corpus(y["test"], probs["test"].argmax(1), first.speakers["test"])
         report["val_per_corpus"] = per_corpus(y["val"], probs["val"].argmax(1), first.speakers["val"])

@@ -35,7 +35,13 @@ from edgeemo.train.voice_augment import (
     mask_features,
 )
 from edgeemo.train.voice_bank import FeatureBank, Rows, require_rows
-from edgeemo.train.voice_inputs import adaptation_orders, causal_inputs, summarized_rows, training_statistics
+from edgeemo.train.voice_inputs import (
+    adaptation_note,
+    adaptation_orders,
+    causal_inputs,
+    summarized_rows,
+    training_statistics,
+)
 from edgeemo.train.voice_models import VOICE_ARCHS, build_voice_model
 from edgeemo.train.voice_stream import VoiceStream
 from edgeemo.voice import SpeakerAdaptation, VoicePreprocessing
@@ -337,7 +343,7 @@ def train_voice(
         "split": "test",
         "source": split_desc["test"]["source"],
         "protocol": split_desc["protocol"],
-        "adaptation": "causal per speaker, seeded order" if adaptation else "none (per clip)",
+        "adaptation": adaptation_note(adaptation is not None),
         "per_corpus": per_corpus(y_test, probs.argmax(1), rows["test"].speakers[order["test"]]),
         "params": int(model.count_params()),
         "no_speech_test_clips": len(silent["test"]),

@@ -13,6 +13,11 @@ from edgeemo.train.voice_bank import FeatureBank, Rows
 from edgeemo.voice import VoicePreprocessing, adapted_input, clip_moments, shrunk_stats, summarize
 
 
+def adaptation_note(adapting: bool) -> str:
+    """How a report's inputs were made, in the words every voice metrics.json uses."""
+    return "causal per speaker, seeded order" if adapting else "none (per clip)"
+
+
 def adaptation_orders(groups: np.ndarray, seed: int) -> list[np.ndarray]:
     """For each group (a speaker, or a speaker's augmented copy: one channel), its rows in a seeded
     random order: the order a device hears them in."""

@@ -419,13 +419,13 @@ class Fuzzer:
     def _shipped_voice_input(self, samples: np.ndarray) -> np.ndarray | None:
         """The shipped voice model's input for ``samples``: THE front end of its manifest (MFCCs,
         prosody, functionals, standardisation), as the device computes it."""
-        from edgeemo.manifest import read_manifest
-        from edgeemo.shipped import resolve_model
+        from edgeemo.manifest import manifest_path, read_manifest
+        from edgeemo.shipped import shipped_path
         from edgeemo.voice import VoicePreprocessing, preprocess_clip
 
         if self._voice is None:
-            path = resolve_model("voice")
-            self._voice = VoicePreprocessing.from_dict(read_manifest(f"{path}.json").preprocessing)
+            manifest = read_manifest(manifest_path(shipped_path("voice")))
+            self._voice = VoicePreprocessing.from_dict(manifest.preprocessing)
         x = preprocess_clip(samples, self._voice)
         assert x is None or (x.shape == tuple(self._voice.input_shape) and np.all(np.isfinite(x)))
         return x

@@ -81,3 +81,12 @@ def test_adjust_refuses_what_it_cannot_shift() -> None:
     no_dense = keras.Model(inputs, keras.layers.Softmax()(inputs))
     with pytest.raises(EdgeemoError, match="Dense layer with a bias"):
         adjust_final_bias(no_dense, 0.5, np.ones(6))
+
+
+def test_training_prior_counts_repeated_extra_subjects() -> None:
+    from edgeemo.train.logit_adjust import training_prior
+
+    repeated = {**CONFIG, "split": {**CONFIG["split"], "extra_train": {**CONFIG["split"]["extra_train"],
+                                                                         "repeat": 3}}}
+    counts = np.array([10, 1 + 9, 10, 20 + 15, 10, 5, 4], float)
+    np.testing.assert_allclose(training_prior(repeated), counts / counts.sum())

@@ -153,15 +153,20 @@ def teacher_targets(
 
 
 def add_extra_subjects(
-    train: Faces, extra: Path, test_fraction: float, seed: int, reader: Callable[..., Faces] = load_faces
+    train: Faces, extra: Path, test_fraction: float, seed: int, reader: Callable[..., Faces] = load_faces,
+    repeat: int = 1,
 ) -> tuple[Faces, dict[str, Any]]:
     """``train`` plus the training subjects of a second dataset (e.g. CK+48); whole subjects,
-    ``test_fraction`` of its faces, are held out and listed so they can be reported as unseen."""
+    ``test_fraction`` of its faces, are held out and listed so they can be reported as unseen.
+    ``repeat`` > 1 adds each training face that many times (each draw augmented anew): a small posed
+    set then weighs more against a large in-the-wild one."""
+    if repeat < 1:
+        raise EdgeemoError(f"--extra-repeat must be at least 1, got {repeat}")
     pool = reader(extra, split="train")
     if len(set(pool.groups)) < 2:
         raise EdgeemoError("--extra-train needs a dataset with subjects (e.g. CK+48) to hold some out", extra)
     keep, hold = group_split(pool.groups, test_fraction, seed)
-    added = pool.subset(keep)
+    added = pool.subset(np.tile(keep, repeat))
     name, labels = f"{train.name}+{pool.name}", np.concatenate([train.labels, added.labels])
     groups = np.concatenate([train.groups.astype(str), added.groups.astype(str)])
     if isinstance(train, FaceIndex):
@@ -173,7 +178,8 @@ def add_extra_subjects(
     held = sorted({str(g) for g in pool.subset(hold).groups})
     return merged, {
         "data": str(extra),
-        "train": {"n": len(added), "subjects": len(set(added.groups)), "classes": added.class_counts()},
+        "train": {"n": len(keep), "subjects": len(set(added.groups)), "classes": pool.subset(keep).class_counts()},
+        "repeat": repeat,
         "held_out_subjects": held,
         "held_out_n": len(hold),
     }
@@ -222,6 +228,7 @@ def train_face(
     camera: CameraAugmentation | None = None,
     extra_train: Path | None = None,
     extra_test_fraction: float = 0.3,
+    extra_repeat: int = 1,
 ) -> dict[str, Any]:
     """Train (or resume) a face model in ``out``; returns the test metrics of the best checkpoint.
 
@@ -247,7 +254,8 @@ def train_face(
     )
     if extra_train is not None:
         train, split_desc["extra_train"] = add_extra_subjects(
-            train, extra_train, extra_test_fraction, settings.seed if split_seed is None else split_seed, reader
+            train, extra_train, extra_test_fraction, settings.seed if split_seed is None else split_seed, reader,
+            extra_repeat,
         )
     console.print(
         f"loaded in {time.time() - t0:.1f}s on {hardware}: train {len(train)}, val {len(val)}, test {len(test)}"

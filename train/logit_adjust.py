@@ -26,9 +26,10 @@ def training_prior(config: Mapping[str, Any]) -> np.ndarray:
     try:
         counts = np.array([split["train"]["classes"].get(name, 0) for name in labels], np.float64)
         extra = split.get("extra_train", {}).get("train", {}).get("classes", {})
+        repeat = int(split.get("extra_train", {}).get("repeat", 1))  # train face --extra-repeat
     except (KeyError, AttributeError, TypeError) as exc:
         raise EdgeemoError(f"config.json has no train class counts (split.train.classes): {exc}") from None
-    counts += np.array([extra.get(name, 0) for name in labels], np.float64)
+    counts += repeat * np.array([extra.get(name, 0) for name in labels], np.float64)
     if (counts <= 0).any():
         empty = [name for name, c in zip(labels, counts, strict=True) if c <= 0]
         raise EdgeemoError(f"no training samples of {', '.join(empty)}: the prior has no logarithm there")

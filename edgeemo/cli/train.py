@@ -22,6 +22,7 @@ from edgeemo.cli.train_options import (
     Distribute,
     Dropout,
     Epochs,
+    ExtraRepeat,
     LabelSmoothing,
     LearningRate,
     LimitPerClass,
@@ -41,6 +42,7 @@ from edgeemo.cli.train_options import (
     WorkerTimeout,
     check_distribution,
     check_stream,
+    speaker_list,
     train_settings,
 )
 from edgeemo.errors import EdgeemoError
@@ -129,10 +131,10 @@ def train_face_cmd(
         float, typer.Option(help="Camera augmentation: probability of each of exposure, blur, small face, sensor "
                             "noise and JPEG on the raw crop, before the preprocessing (0 = off).")
     ] = 0.0,
-    extra_train: Annotated[
-        Path | None, typer.Option(help="A second dataset with subjects (e.g. CK+48) whose training subjects join "
-                                  "the training set; whole subjects are held out and listed in config.json.")
+    extra_train: Annotated[Path | None, typer.Option(
+        help="A dataset with subjects (e.g. CK+48) whose training subjects join; held-out ones listed in config.json.")
     ] = None,
+    extra_repeat: ExtraRepeat = 1,
     distribute: Distribute = "none",
     replicas: Replicas = None,
     worker_timeout: WorkerTimeout = 600.0,
@@ -187,11 +189,8 @@ def train_face_cmd(
         equalize=equalize,
         camera=CameraAugmentation(p=camera_p) if camera_p > 0 else None,
         extra_train=extra_train,
+        extra_repeat=extra_repeat,
     )
-
-
-def speaker_list(text: str | None) -> list[str] | None:
-    return [s.strip() for s in text.split(",") if s.strip()] if text else None
 
 
 @train_app.command("voice")

@@ -39,6 +39,8 @@ ClassWeight = Annotated[str, typer.Option(help="none, balanced, or sqrt (softene
 Dropout = Annotated[float, typer.Option(help="Dropout before the classifier.")]
 Balance = Annotated[str, typer.Option(help="Sample weights: corpus-class or speaker-class (each such pair of the "
                                       "training rows weighs the same), or none.")]
+ExtraRepeat = Annotated[int, typer.Option(min=1, help="Add each --extra-train training face this many times (a small "
+                                          "posed set then weighs more against FER2013).")]
 ValFraction = Annotated[float, typer.Option(help="Fraction of the training side kept for validation.")]
 TestFraction = Annotated[float, typer.Option(help="Fraction held out as test when no test set is named.")]
 Seed = Annotated[int, typer.Option(help="Random seed (splits, init, augmentation).")]
@@ -128,3 +130,8 @@ def check_stream(stream: bool, stream_cache: Path | None, teacher: Path | None =
     if stream_cache is not None and camera_p > 0:
         raise EdgeemoError("--stream-cache keeps preprocessed faces, --camera-p degrades raw ones every epoch: "
                            "use one of them")
+
+
+def speaker_list(text: str | None) -> list[str] | None:
+    """``--test-speakers 17,18`` and the like as a list (None when not given)."""
+    return [s.strip() for s in text.split(",") if s.strip()] if text else None

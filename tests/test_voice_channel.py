@@ -80,6 +80,35 @@ def test_one_channel_per_speaker_and_copy_is_reproducible():
         ChannelAugmentation(p_noise=2.0)
 
 
+def _f0(x: np.ndarray) -> float:
+    """The strongest spectral peak below 400 Hz: the fundamental of ``_speech``."""
+    spectrum = np.abs(np.fft.rfft(x * np.hanning(len(x))))
+    freqs = np.fft.rfftfreq(len(x), 1 / RATE)
+    band = (freqs > 80) & (freqs < 400)
+    return float(freqs[band][np.argmax(spectrum[band])])
+
+
+def test_talker_pitch_gives_one_copy_of_a_speaker_another_voice():
+    from edgeemo.train.voice_augment import Channel
+
+    x = _speech(1.0, 180.0)
+    up = apply_channel(x, Channel(pitch=4.0), np.random.default_rng(0))
+    assert len(up) == len(x)  # tempo kept
+    assert _f0(up) == pytest.approx(180.0 * 2 ** (4 / 12), rel=0.03)
+    aug = ChannelAugmentation(pitch_semitones=3.0, p_pitch=1.0)
+    drawn = [draw_channel(aug, np.random.default_rng(s), []).pitch for s in range(50)]
+    assert all(-3.0 <= p <= 3.0 for p in drawn) and min(drawn) < -1 and max(drawn) > 1
+    # off by default, and then the record (the feature cache's key) is that of the runs before it
+    off = ChannelAugmentation()
+    assert "pitch_semitones" not in off.to_dict() and aug.to_dict()["pitch_semitones"] == 3.0
+    same = ChannelAugmentation(p_reverb=1.0, p_noise=1.0, p_mic=1.0)
+    with_pitch = ChannelAugmentation(p_reverb=1.0, p_noise=1.0, p_mic=1.0, pitch_semitones=3.0)
+    a, b = draw_channel(same, np.random.default_rng(5), []), draw_channel(with_pitch, np.random.default_rng(5), [])
+    assert a.describe() == b.describe().replace(f", pitch {b.pitch:+.1f} st", "")  # the other draws unchanged
+    with pytest.raises(Exception, match="talker pitch"):
+        ChannelAugmentation(pitch_semitones=-1.0)
+
+
 def test_feature_bank_caches_per_speaker_and_serves_any_split(tmp_path):
     from edgeemo.train.voice_bank import FeatureBank
     from edgeemo.voice_datasets import load_voice

@@ -228,8 +228,10 @@ class ChannelAugmentation:
     Each copy of a speaker draws: a room (probability ``p_reverb``, RT60 in ``rt60``), a
     background noise (``p_noise``; white, pink or babble at an SNR in ``snr_db``), a cheap
     microphone (``p_mic``; band limit plus one EQ band of up to ``eq_db``), a telephone path
-    (``p_telephone``), an input gain in ``gain_db`` that clips with ``p_clip``, and a talker
-    speed factor within ``speed`` (``p_speed``). Copy 0 is the clean clip.
+    (``p_telephone``), an input gain in ``gain_db`` that clips with ``p_clip``, a talker
+    speed factor within ``speed`` (``p_speed``) and a talker pitch shift of up to
+    ``pitch_semitones`` (``p_pitch``; tempo kept, formants move with it): one copy of a speaker
+    is then another voice saying the same words. Copy 0 is the clean clip.
     """
 
     copies: int = 4
@@ -244,16 +246,24 @@ class ChannelAugmentation:
     p_clip: float = 0.1
     speed: float = 0.1
     p_speed: float = 0.5
+    pitch_semitones: float = 0.0
+    p_pitch: float = 0.5
 
     def __post_init__(self) -> None:
-        probs = (self.p_reverb, self.p_noise, self.p_mic, self.p_telephone, self.p_clip, self.p_speed)
+        probs = (self.p_reverb, self.p_noise, self.p_mic, self.p_telephone, self.p_clip, self.p_speed, self.p_pitch)
+        if not 0 <= self.pitch_semitones <= 12:
+            raise EdgeemoError(f"invalid channel augmentation: talker pitch must be 0-12 semitones, got "
+                               f"{self.pitch_semitones}")
         if self.copies < 0 or not all(0 <= p <= 1 for p in probs) or not 0 <= self.speed < 0.5:
             raise EdgeemoError("invalid channel augmentation (copies >= 0, probabilities in [0, 1], speed < 0.5)")
         if self.rt60[0] > self.rt60[1] or self.snr_db[0] > self.snr_db[1] or self.gain_db[0] > self.gain_db[1]:
             raise EdgeemoError("invalid channel augmentation (each range needs min <= max)")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": "channel", **asdict(self)}
+        out = {"kind": "channel", **asdict(self)}
+        if not self.pitch_semitones:  # off: the record (and the feature cache's key) of the runs before it
+            del out["pitch_semitones"], out["p_pitch"]
+        return out
 
 
 @dataclass
@@ -269,13 +279,15 @@ class Channel:
     gain_db: float = 0.0
     clip_level: float = 1.0
     speed: float = 1.0
+    pitch: float = 0.0  # semitones
 
     def describe(self) -> str:
         parts = [f"rir {len(self.rir)}" if self.rir is not None else "",
                  f"{self.noise} {self.snr_db:.0f} dB" if self.noise else "",
                  f"band {self.band[0]:.0f}-{self.band[1]:.0f} Hz" if self.band else "",
                  "telephone" if self.telephone else "", f"gain {self.gain_db:+.0f} dB",
-                 f"speed {self.speed:.2f}" if self.speed != 1 else ""]
+                 f"speed {self.speed:.2f}" if self.speed != 1 else "",
+                 f"pitch {self.pitch:+.1f} st" if self.pitch else ""]
         return ", ".join(p for p in parts if p)
 
 
@@ -297,15 +309,22 @@ def draw_channel(aug: ChannelAugmentation, rng: np.random.Generator, rirs: list[
         ch.gain_db = max(ch.gain_db, 0.0)
     if rng.random() < aug.p_speed:
         ch.speed = float(rng.uniform(1 - aug.speed, 1 + aug.speed))
+    if aug.pitch_semitones > 0 and rng.random() < aug.p_pitch:  # drawn last: the other draws stay as before
+        ch.pitch = float(rng.uniform(-aug.pitch_semitones, aug.pitch_semitones))
     return ch
 
 
 def apply_channel(x: np.ndarray, ch: Channel, rng: np.random.Generator, babble: np.ndarray | None = None,
                   sample_rate: int = 16000) -> np.ndarray:
-    """One clip through ``ch``: talker speed, room, microphone colour, noise, telephone, gain and clipping."""
+    """One clip through ``ch``: talker speed and pitch, room, microphone colour, noise, telephone, gain and
+    clipping."""
     y = np.asarray(x, np.float32)
     if ch.speed != 1.0:
         y = speed(y, ch.speed)
+    if ch.pitch and len(y) > 2048:
+        import librosa
+
+        y = librosa.effects.pitch_shift(y, sr=sample_rate, n_steps=ch.pitch, res_type="soxr_hq").astype(np.float32)
     if ch.rir is not None:
         y = reverberate(y, ch.rir)
     if ch.band is not None:

@@ -32,6 +32,8 @@ RECIPES = {
     "Qp2": "prior 2 clips (`--prior-clips 2`), otherwise Q",
     "Qp2d2": "Qp2 with `--dropout 0.2`",
     "Qp2s": "Qp2 with speaker x class weights (`--balance speaker-class`); its ensemble ships",
+    "Qp2sT3": "Qp2s with talker pitch (`--talker-pitch 3`: each augmented copy of a speaker up to 3 semitones "
+              "higher or lower)",
 }
 
 

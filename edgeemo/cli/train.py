@@ -12,6 +12,7 @@ import typer
 
 from edgeemo.cli.app import app, clean_errors
 from edgeemo.cli.train_options import (
+    Augment,
     Balance,
     BatchSize,
     ClassWeight,
@@ -36,6 +37,7 @@ from edgeemo.cli.train_options import (
     SplitSeed,
     Stream,
     StreamCache,
+    TalkerPitch,
     TestFraction,
     TimeMasks,
     ValFraction,
@@ -235,11 +237,8 @@ def train_voice_cmd(
     class_weight: ClassWeight = "sqrt",
     dropout: Dropout = 0.4,
     aug_copies: Annotated[int, typer.Option(help="Augmented copies per training clip (0 = no augmentation).")] = 4,
-    augment: Annotated[
-        str, typer.Option(help="What the copies simulate: channel (room, noise, microphone, telephone, gain, "
-                          "talker speed; one channel per speaker and copy), clip (pitch, stretch, shift, white "
-                          "noise per clip), channel+clip, or none.")
-    ] = "channel",
+    augment: Augment = "channel",
+    talker_pitch: TalkerPitch = 0.0,
     adapt: Annotated[
         bool, typer.Option(help="Standardise each clip by the running statistics of its speaker (no labels), as "
                            "the device does online; bench applies it per speaker. --no-adapt: training statistics.")
@@ -309,7 +308,7 @@ def train_voice_cmd(
                                prosody=prosody),
         augmentation=VoiceAugmentation(aug_copies, (snr_lo, snr_hi), shift, pitch, stretch)
         if "clip" in augment else None,
-        channel=ChannelAugmentation(copies=aug_copies) if "channel" in augment else None,
+        channel=ChannelAugmentation(copies=aug_copies, pitch_semitones=talker_pitch) if "channel" in augment else None,
         adaptation=SpeakerAdaptation(prior_clips=prior_clips) if adapt else None,
         balance=balance,
         test_data=test_paths,

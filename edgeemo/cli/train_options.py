@@ -39,6 +39,12 @@ ClassWeight = Annotated[str, typer.Option(help="none, balanced, or sqrt (softene
 Dropout = Annotated[float, typer.Option(help="Dropout before the classifier.")]
 Balance = Annotated[str, typer.Option(help="Sample weights: corpus-class or speaker-class (each such pair of the "
                                       "training rows weighs the same), or none.")]
+Augment = Annotated[str, typer.Option(
+    help="What the copies simulate: channel (room, noise, microphone, telephone, gain, talker speed and pitch; one "
+    "channel per speaker and copy), clip (pitch, stretch, shift, white noise per clip), channel+clip, or none.")]
+TalkerPitch = Annotated[float, typer.Option(
+    help="Channel augmentation: each speaker's copy talks up to this many semitones higher or lower (formants move "
+    "with it; p 0.5): a new voice saying the same words (0 = off).")]
 ExtraRepeat = Annotated[int, typer.Option(min=1, help="Add each --extra-train training face this many times (a small "
                                           "posed set then weighs more against FER2013).")]
 ValFraction = Annotated[float, typer.Option(help="Fraction of the training side kept for validation.")]

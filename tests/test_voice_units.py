@@ -152,3 +152,15 @@ def test_cepstral_mean_normalisation_makes_features_independent_of_gain():
     loud, quiet = clip_features(clip, cmn), clip_features(0.25 * clip, cmn)
     np.testing.assert_allclose(loud[20:70], quiet[20:70], atol=1e-3)  # speech frames: gain removed
     assert not np.allclose(clip_features(clip, plain)[20:70, 0], clip_features(0.25 * clip, plain)[20:70, 0], atol=0.5)
+
+
+def test_head_units_widen_the_mlp_head_only():
+    pytest.importorskip("keras")
+    from edgeemo.train.voice_models import build_voice_model
+
+    for units in (64, 256):
+        model = build_voice_model("mlp", (1, 301), 7, units=units)
+        assert model.count_params() == 301 * units + units + units * 7 + 7
+    assert build_voice_model("mlp", (1, 301), 7).count_params() == 19_783  # the shipped members' size
+    with pytest.raises(EdgeemoError, match="--head-units applies to --arch mlp only"):
+        build_voice_model("conv1d", (300, 40), 7, units=128)

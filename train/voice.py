@@ -189,6 +189,7 @@ def train_voice(
     exclude_speakers: list[str] | None = None,
     summary: str = "frames",
     data_seed: int | None = None,
+    head_units: int = 64,
 ) -> dict[str, Any]:
     """Train (or resume) a voice model in ``out``; returns the test metrics of the best checkpoint.
 
@@ -252,6 +253,7 @@ def train_voice(
         "settings": asdict(settings),
         "class_weight": class_weight,
         "dropout": dropout,
+        **({"head_units": head_units} if head_units != 64 else {}),  # recorded when not the default
         "limit_per_class": limit_per_class,
         "data_seed": data_seed,
         "edgeemo_version": __version__,
@@ -319,7 +321,7 @@ def train_voice(
     steps = int(np.ceil(len(y_train) / settings.batch_size))
     model = fit(
         out,
-        lambda: build_voice_model(arch, pre.input_shape, len(EMOTIONS), dropout),
+        lambda: build_voice_model(arch, pre.input_shape, len(EMOTIONS), dropout, units=head_units),
         train_ds,
         val_ds,
         steps,

@@ -29,9 +29,9 @@ def _conv_block(x: Any, filters: int, kernel: int, pool: bool, dropout: float, n
     return x
 
 
-def _head(x: Any, n_classes: int, dropout: float, l1: float, l2: float) -> Any:
+def _head(x: Any, n_classes: int, dropout: float, l1: float, l2: float, units: int = 64) -> Any:
     x = layers.Dropout(dropout, name="head_drop1")(x)
-    x = layers.Dense(64, activation="relu", kernel_regularizer=regularizers.L1L2(l1, l2), name="head_dense")(x)
+    x = layers.Dense(units, activation="relu", kernel_regularizer=regularizers.L1L2(l1, l2), name="head_dense")(x)
     x = layers.Dropout(dropout, name="head_drop2")(x)
     return layers.Dense(n_classes, activation="softmax", dtype="float32", name="probs")(x)
 
@@ -91,16 +91,20 @@ def stats_model(input_shape: tuple[int, int], n_classes: int = 7, dropout: float
 
 
 def mlp_model(input_shape: tuple[int, int], n_classes: int = 7, dropout: float = 0.4,
-              l1: float = 1e-5, l2: float = 1e-4) -> keras.Model:
-    """The dense head alone, on one vector per clip (``--summary functionals``: utterance functionals)."""
+              l1: float = 1e-5, l2: float = 1e-4, units: int = 64) -> keras.Model:
+    """The dense head alone (``units`` hidden), on one vector per clip (``--summary functionals``)."""
     inputs = keras.Input(input_shape, name="functionals")
     x = layers.Flatten(name="flat")(inputs)
-    return keras.Model(inputs, _head(x, n_classes, dropout, l1, l2), name="voice_mlp")
+    return keras.Model(inputs, _head(x, n_classes, dropout, l1, l2, units), name="voice_mlp")
 
 
 def build_voice_model(arch: str, input_shape: tuple[int, int], n_classes: int = 7, dropout: float = 0.4,
-                      unroll: bool = False) -> keras.Model:
-    """One of VOICE_ARCHS for (frames, coefficients) inputs."""
+                      unroll: bool = False, units: int = 64) -> keras.Model:
+    """One of VOICE_ARCHS for (frames, coefficients) inputs; ``units``: the dense head's width (mlp only)."""
+    if units != 64 and arch != "mlp":
+        from edgeemo.errors import EdgeemoError
+
+        raise EdgeemoError(f"--head-units applies to --arch mlp only (got --arch {arch})")
     if arch == "conv1d":
         return conv1d_model(input_shape, n_classes, dropout)
     if arch == "lstm":
@@ -110,7 +114,7 @@ def build_voice_model(arch: str, input_shape: tuple[int, int], n_classes: int = 
     if arch == "stats":
         return stats_model(input_shape, n_classes, dropout)
     if arch == "mlp":
-        return mlp_model(input_shape, n_classes, dropout)
+        return mlp_model(input_shape, n_classes, dropout, units=units)
     from edgeemo.errors import EdgeemoError
 
     raise EdgeemoError(f"unknown voice architecture {arch!r} (expected {', '.join(VOICE_ARCHS)})")

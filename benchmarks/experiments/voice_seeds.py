@@ -34,6 +34,7 @@ RECIPES = {
     "Qp2s": "Qp2 with speaker x class weights (`--balance speaker-class`); its ensemble ships",
     "Qp2sT3": "Qp2s with talker pitch (`--talker-pitch 3`: each augmented copy of a speaker up to 3 semitones "
               "higher or lower)",
+    "Qp2sW256": "Qp2s with a dense head of 256 units (`--head-units 256`)",
 }
 
 

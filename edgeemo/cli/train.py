@@ -24,6 +24,8 @@ from edgeemo.cli.train_options import (
     Dropout,
     Epochs,
     ExtraRepeat,
+    FeatureCache,
+    HeadUnits,
     LabelSmoothing,
     LearningRate,
     LimitPerClass,
@@ -236,6 +238,7 @@ def train_voice_cmd(
     label_smoothing: LabelSmoothing = 0.1,
     class_weight: ClassWeight = "sqrt",
     dropout: Dropout = 0.4,
+    head_units: HeadUnits = 64,
     aug_copies: Annotated[int, typer.Option(help="Augmented copies per training clip (0 = no augmentation).")] = 4,
     augment: Augment = "channel",
     talker_pitch: TalkerPitch = 0.0,
@@ -250,10 +253,7 @@ def train_voice_cmd(
                                  "then cut into train and validation only.")
     ] = None,
     exclude_speakers: Annotated[str | None, typer.Option(help="Speakers left out of every split.")] = None,
-    feature_cache: Annotated[
-        Path | None, typer.Option(help="Shared per-speaker feature folder (float16), reused by every run with the "
-                                  "same front end, augmentation and seed. Default: voice-features beside --out.")
-    ] = None,
+    feature_cache: FeatureCache = None,
     noise_snr: Annotated[str, typer.Option(help="Augmentation: white-noise SNR range in dB, MIN,MAX.")] = "15,30",
     shift: Shift = 0.25,
     pitch: Annotated[float, typer.Option(help="Augmentation: max pitch shift in semitones (0 = off).")] = 4.0,
@@ -323,6 +323,7 @@ def train_voice_cmd(
         limit_per_class=limit_per_class,
         summary=summary,
         data_seed=data_seed,
+        head_units=head_units,
     )
 
 

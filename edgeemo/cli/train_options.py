@@ -45,6 +45,10 @@ Augment = Annotated[str, typer.Option(
 TalkerPitch = Annotated[float, typer.Option(
     help="Channel augmentation: each speaker's copy talks up to this many semitones higher or lower (formants move "
     "with it; p 0.5): a new voice saying the same words (0 = off).")]
+FeatureCache = Annotated[Path | None, typer.Option(
+    help="Shared per-speaker feature folder (float16), reused by every run with the same front end, augmentation "
+    "and seed. Default: voice-features beside --out.")]
+HeadUnits = Annotated[int, typer.Option(min=1, help="Width of the dense head of --arch mlp.")]
 ExtraRepeat = Annotated[int, typer.Option(min=1, help="Add each --extra-train training face this many times (a small "
                                           "posed set then weighs more against FER2013).")]
 ValFraction = Annotated[float, typer.Option(help="Fraction of the training side kept for validation.")]

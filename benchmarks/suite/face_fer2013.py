@@ -36,7 +36,8 @@ def render(report: dict, command: str, note: str = "", plots: str = "face_fer201
         intro=[
             *([f"Note: {note}", ""] if note else []),
             "Training: FER2013 `train/` minus a 10% stratified validation slice (checkpoint, early stopping and",
-            "LR schedule use that slice only); PublicTest is only measured. See each manifest's `training`.",
+            "LR schedule use that slice only), plus CK+ training subjects where the manifest's `training.extra_train`",
+            "names them; PublicTest is only measured. See each manifest's `training`.",
         ],
         outro=[
             "Prior work on FER2013 (from ../shared/reference/prior-work.md, their own splits): seed custom CNNs "

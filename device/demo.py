@@ -1,11 +1,12 @@
 """``edgeemo demo``: the shipped face models on a photo, with no camera, microphone or dataset.
 
-The default photo is a public-domain portrait of Grace Hopper shipped in the package
-(``edgeemo/data/grace_hopper.jpg``, licence beside it); any photo can be given instead.
+The default photo is the public-domain portrait of Grace Hopper in matplotlib's sample data
+(``edgeemo[plots]``, which ``make demo`` installs); any photo can be given instead.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import time
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,6 @@ from typing import Any
 import numpy as np
 from rich.table import Table
 
-import edgeemo
 from edgeemo.errors import EdgeemoError
 from edgeemo.face import FacePreprocessing, preprocess_face
 from edgeemo.face_datasets import read_image_color
@@ -21,15 +21,17 @@ from edgeemo.face_detect import HaarFaceDetector, crop_face
 from edgeemo.runtime import open_model
 from edgeemo.shipped import resolve_model
 
-DEMO_PHOTO = Path(edgeemo.__file__).parent / "data" / "grace_hopper.jpg"
-
 
 def default_photo() -> Path:
-    """The demo photo shipped in the package: a public-domain portrait of Grace Hopper (licence beside it)."""
-    if not DEMO_PHOTO.is_file():
-        raise EdgeemoError("the demo photo is missing from this installation: reinstall edgeemo or pass --image",
-                           DEMO_PHOTO)
-    return DEMO_PHOTO
+    """The public-domain portrait of Grace Hopper that matplotlib installs with its sample data, found
+    without importing matplotlib (the daemon keeps it out of memory)."""
+    spec = importlib.util.find_spec("matplotlib")
+    folders = spec.submodule_search_locations if spec is not None else None
+    photo = Path(folders[0]) / "mpl-data" / "sample_data" / "grace_hopper.jpg" if folders else None
+    if photo is None or not photo.is_file():
+        raise EdgeemoError("the demo photo comes with matplotlib's sample data: pip install 'edgeemo[plots]' "
+                           "(make demo does) or pass --image", photo)
+    return photo
 
 
 def run_demo(

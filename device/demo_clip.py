@@ -1,6 +1,6 @@
 """The built-in clip ``edgeemo run --demo`` replays: no camera, microphone, dataset or ../shared.
 
-Video: the Grace Hopper portrait shipped in the package (``edgeemo/data/grace_hopper.jpg``), panned and
+Video: the Grace Hopper portrait of matplotlib's sample data (``default_photo``), panned and
 zoomed into 640x480 frames made on the fly (nothing is held in memory but the photo); for
 the last ``no_face_s`` seconds the photo is turned on its side, so the frontal-face
 detector finds no face and the face modality reports "no face".

@@ -168,3 +168,17 @@ def test_doctor_passes_with_replay_sources(tmp_path):
                            env=ENV)
     assert result.exit_code == 0, result.output
     assert "80x60 frame read" in result.output
+
+
+def test_demo_photo_is_matplotlibs_sample_portrait_and_its_absence_is_one_clear_line(monkeypatch):
+    import importlib.util
+
+    from edgeemo.device import demo
+    from edgeemo.errors import EdgeemoError
+
+    photo = demo.default_photo()
+    assert photo.name == "grace_hopper.jpg" and "sample_data" in photo.parts
+    assert cv2.imread(str(photo)) is not None
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)  # a device without edgeemo[plots]
+    with pytest.raises(EdgeemoError, match=r"pip install 'edgeemo\[plots\]'.*--image"):
+        demo.default_photo()

@@ -17,7 +17,8 @@ from edgeemo.errors import EdgeemoError
 def demo_cmd(
     image: Annotated[
         Path | None,
-        typer.Option(help="A photo with a face. Default: a public-domain portrait of Grace Hopper (shipped)."),
+        typer.Option(help="A photo with a face. Default: the public-domain portrait of Grace Hopper in "
+                     "matplotlib's sample data."),
     ] = None,
     model: Annotated[
         list[str] | None,

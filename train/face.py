@@ -166,7 +166,8 @@ def add_extra_subjects(
     if len(set(pool.groups)) < 2:
         raise EdgeemoError("--extra-train needs a dataset with subjects (e.g. CK+48) to hold some out", extra)
     keep, hold = group_split(pool.groups, test_fraction, seed)
-    added = pool.subset(np.tile(keep, repeat))
+    kept = pool.subset(keep)
+    added = kept.subset(np.tile(np.arange(len(kept)), repeat))
     name, labels = f"{train.name}+{pool.name}", np.concatenate([train.labels, added.labels])
     groups = np.concatenate([train.groups.astype(str), added.groups.astype(str)])
     if isinstance(train, FaceIndex):
@@ -178,7 +179,7 @@ def add_extra_subjects(
     held = sorted({str(g) for g in pool.subset(hold).groups})
     return merged, {
         "data": str(extra),
-        "train": {"n": len(keep), "subjects": len(set(added.groups)), "classes": pool.subset(keep).class_counts()},
+        "train": {"n": len(kept), "subjects": len(set(kept.groups)), "classes": kept.class_counts()},
         "repeat": repeat,
         "held_out_subjects": held,
         "held_out_n": len(hold),

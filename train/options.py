@@ -19,6 +19,7 @@ DISTRIBUTE = ("none", "mirrored", "multi-worker")
 FACE_SPLITS = ("subject", "random")
 VOICE_SPLITS = ("speaker", "random")
 BALANCE = ("corpus-class", "speaker-class", "none")  # train voice --balance
+HEAD_UNITS = 64  # train voice --head-units: the dense head's width, as every shipped voice model has it
 
 
 def check_choice(option: str, value: str, choices: Sequence[str]) -> None:

@@ -26,7 +26,7 @@ from edgeemo.splits import group_split, stratified_split
 from edgeemo.train.datasets import give_back_large_buffers, make_dataset
 from edgeemo.train.distribute import clear_tf_errors
 from edgeemo.train.hardware import setup_hardware
-from edgeemo.train.options import BALANCE
+from edgeemo.train.options import BALANCE, HEAD_UNITS
 from edgeemo.train.run import TrainSettings, check_config, class_weights, console, fit, read_history, stream_seed
 from edgeemo.train.voice_augment import (
     ChannelAugmentation,
@@ -189,7 +189,7 @@ def train_voice(
     exclude_speakers: list[str] | None = None,
     summary: str = "frames",
     data_seed: int | None = None,
-    head_units: int = 64,
+    head_units: int = HEAD_UNITS,
 ) -> dict[str, Any]:
     """Train (or resume) a voice model in ``out``; returns the test metrics of the best checkpoint.
 
@@ -253,7 +253,7 @@ def train_voice(
         "settings": asdict(settings),
         "class_weight": class_weight,
         "dropout": dropout,
-        **({"head_units": head_units} if head_units != 64 else {}),  # recorded when not the default
+        **({"head_units": head_units} if head_units != HEAD_UNITS else {}),  # recorded when not the default
         "limit_per_class": limit_per_class,
         "data_seed": data_seed,
         "edgeemo_version": __version__,

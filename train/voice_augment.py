@@ -37,6 +37,14 @@ class VoiceAugmentation:
         return asdict(self)
 
 
+def pitch_shift(x: np.ndarray, semitones: float, sample_rate: int = 16000) -> np.ndarray:
+    """``x`` shifted by ``semitones`` with its tempo kept (librosa; formants move with the pitch)."""
+    import librosa
+
+    return librosa.effects.pitch_shift(np.asarray(x, np.float32), sr=sample_rate, n_steps=semitones,
+                                       res_type="soxr_hq").astype(np.float32)
+
+
 def augment_waveform(x: np.ndarray, aug: VoiceAugmentation, rng: np.random.Generator,
                      sample_rate: int = 16000) -> np.ndarray:
     """One random augmented version of float samples ``x`` (mono, ``sample_rate``)."""
@@ -46,10 +54,7 @@ def augment_waveform(x: np.ndarray, aug: VoiceAugmentation, rng: np.random.Gener
 
         y = librosa.effects.time_stretch(y, rate=float(rng.uniform(1 - aug.stretch, 1 + aug.stretch)))
     if aug.pitch_semitones > 0 and rng.random() < aug.p and len(y) > 2048:
-        import librosa
-
-        steps = float(rng.uniform(-aug.pitch_semitones, aug.pitch_semitones))
-        y = librosa.effects.pitch_shift(y, sr=sample_rate, n_steps=steps, res_type="soxr_hq")
+        y = pitch_shift(y, float(rng.uniform(-aug.pitch_semitones, aug.pitch_semitones)), sample_rate)
     if aug.shift_s > 0 and rng.random() < aug.p:
         n = int(rng.uniform(-aug.shift_s, aug.shift_s) * sample_rate)
         y = np.concatenate([np.zeros(n, np.float32), y]) if n > 0 else y[-n:]
@@ -322,9 +327,7 @@ def apply_channel(x: np.ndarray, ch: Channel, rng: np.random.Generator, babble: 
     if ch.speed != 1.0:
         y = speed(y, ch.speed)
     if ch.pitch and len(y) > 2048:
-        import librosa
-
-        y = librosa.effects.pitch_shift(y, sr=sample_rate, n_steps=ch.pitch, res_type="soxr_hq").astype(np.float32)
+        y = pitch_shift(y, ch.pitch, sample_rate)
     if ch.rir is not None:
         y = reverberate(y, ch.rir)
     if ch.band is not None:

@@ -15,7 +15,7 @@ from typing import Any
 import keras
 from keras import layers, regularizers
 
-from edgeemo.train.options import VOICE_ARCHS
+from edgeemo.train.options import HEAD_UNITS, VOICE_ARCHS
 
 
 def _conv_block(x: Any, filters: int, kernel: int, pool: bool, dropout: float, name: str) -> Any:
@@ -29,7 +29,7 @@ def _conv_block(x: Any, filters: int, kernel: int, pool: bool, dropout: float, n
     return x
 
 
-def _head(x: Any, n_classes: int, dropout: float, l1: float, l2: float, units: int = 64) -> Any:
+def _head(x: Any, n_classes: int, dropout: float, l1: float, l2: float, units: int = HEAD_UNITS) -> Any:
     x = layers.Dropout(dropout, name="head_drop1")(x)
     x = layers.Dense(units, activation="relu", kernel_regularizer=regularizers.L1L2(l1, l2), name="head_dense")(x)
     x = layers.Dropout(dropout, name="head_drop2")(x)
@@ -91,7 +91,7 @@ def stats_model(input_shape: tuple[int, int], n_classes: int = 7, dropout: float
 
 
 def mlp_model(input_shape: tuple[int, int], n_classes: int = 7, dropout: float = 0.4,
-              l1: float = 1e-5, l2: float = 1e-4, units: int = 64) -> keras.Model:
+              l1: float = 1e-5, l2: float = 1e-4, units: int = HEAD_UNITS) -> keras.Model:
     """The dense head alone (``units`` hidden), on one vector per clip (``--summary functionals``)."""
     inputs = keras.Input(input_shape, name="functionals")
     x = layers.Flatten(name="flat")(inputs)
@@ -99,9 +99,9 @@ def mlp_model(input_shape: tuple[int, int], n_classes: int = 7, dropout: float =
 
 
 def build_voice_model(arch: str, input_shape: tuple[int, int], n_classes: int = 7, dropout: float = 0.4,
-                      unroll: bool = False, units: int = 64) -> keras.Model:
+                      unroll: bool = False, units: int = HEAD_UNITS) -> keras.Model:
     """One of VOICE_ARCHS for (frames, coefficients) inputs; ``units``: the dense head's width (mlp only)."""
-    if units != 64 and arch != "mlp":
+    if units != HEAD_UNITS and arch != "mlp":
         from edgeemo.errors import EdgeemoError
 
         raise EdgeemoError(f"--head-units applies to --arch mlp only (got --arch {arch})")

@@ -26,19 +26,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from voice_seeds import FOLDS, OUT, run_folder  # the fold runs' layout (this folder is on sys.path)
 
 from edgeemo.metrics import classification_report
 from edgeemo.train.voice_inputs import adaptation_orders
 
-ROOT = Path(__file__).resolve().parents[2]
-RUNS = ROOT / "runs"
-OUT = ROOT / "benchmarks" / "results" / "experiments"
-FOLDS = ("ravdess", "cremad", "tess", "savee")
 RULE_K = 10.0
-
-
-def run_folder(recipe: str, seed: int, fold: str) -> Path:
-    return RUNS / (f"vt-{recipe}-loco-{fold}" if seed == 0 else f"vt-{recipe}-s{seed}-loco-{fold}")
 
 
 def corrected(probs: np.ndarray, speakers: np.ndarray, pi_train: np.ndarray, k: float,

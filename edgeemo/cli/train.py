@@ -238,7 +238,7 @@ def train_voice_cmd(
     label_smoothing: LabelSmoothing = 0.1,
     class_weight: ClassWeight = "sqrt",
     dropout: Dropout = 0.4,
-    head_units: HeadUnits = 64,
+    head_units: HeadUnits = options.HEAD_UNITS,
     aug_copies: Annotated[int, typer.Option(help="Augmented copies per training clip (0 = no augmentation).")] = 4,
     augment: Augment = "channel",
     talker_pitch: TalkerPitch = 0.0,

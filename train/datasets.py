@@ -53,27 +53,35 @@ def camera_dataset(
     augment: keras.Sequential | None,
     seed: int,
     sample_weight: np.ndarray | None = None,
+    framed: list[np.ndarray] | None = None,
 ) -> tf.data.Dataset:
     """Training batches that go through a random camera (``degrade_face``) and then THE
     preprocessing on every epoch: the raw gray crops travel, the model input is made per batch.
-    ``y``: class indices, or one row of target probabilities per face (distillation)."""
+    ``y``: class indices, or one row of target probabilities per face (distillation). ``framed``:
+    each face as the device's detector crops it, drawn instead with ``camera.detector_p``."""
     raw = np.stack([resize_face(to_gray_uint8(im), pre) for im in images])
     rng = np.random.default_rng(seed)
 
-    def degrade(batch: np.ndarray) -> np.ndarray:
+    def degrade(batch: np.ndarray, *other: np.ndarray) -> np.ndarray:
+        if other:  # the detector's framing instead, with camera.detector_p
+            pick = rng.random(len(batch)) < camera.detector_p
+            batch = np.where(pick[:, None, None], other[0], batch)
         return np.stack([preprocess_face(degrade_face(im, camera, rng), pre) for im in batch]).astype(np.float32)
 
     targets = y if y.ndim == 2 else keras.utils.to_categorical(y, len(EMOTIONS))  # soft targets (a teacher's) as given
-    columns: tuple[np.ndarray, ...] = (raw, targets.astype(np.float32))
+    faces: tuple[np.ndarray, ...] = (raw,)
+    if framed is not None:
+        faces += (np.stack([resize_face(to_gray_uint8(im), pre) for im in framed]),)
+    columns: tuple[np.ndarray, ...] = (*faces, targets.astype(np.float32))
     if sample_weight is not None:
         columns += (sample_weight.astype(np.float32),)
     ds = tf.data.Dataset.from_tensor_slices(columns).shuffle(len(raw), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch)
 
-    def to_input(a: tf.Tensor, *rest: tf.Tensor) -> tuple[tf.Tensor, ...]:
-        x = tf.numpy_function(degrade, [a], tf.float32, stateful=True)
+    def to_input(*row: tf.Tensor) -> tuple[tf.Tensor, ...]:
+        x = tf.numpy_function(degrade, list(row[:len(faces)]), tf.float32, stateful=True)
         x.set_shape((None, *pre.input_shape))
-        return (x, *rest)
+        return (x, *row[len(faces):])
 
     ds = ds.map(to_input)
     if augment is not None:

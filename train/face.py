@@ -22,13 +22,14 @@ from edgeemo import __version__
 from edgeemo.errors import EdgeemoError
 from edgeemo.face import FacePreprocessing, preprocess_faces
 from edgeemo.face_datasets import FaceDataset, load_faces
+from edgeemo.face_detect import DetectorSettings
 from edgeemo.face_index import FaceIndex, has_official_test, index_faces
 from edgeemo.labels import EMOTIONS
 from edgeemo.metrics import classification_report
 from edgeemo.splits import group_split, stratified_split
 from edgeemo.train.datasets import camera_dataset, give_back_large_buffers, make_dataset
 from edgeemo.train.distribute import clear_tf_errors
-from edgeemo.train.face_augment import CameraAugmentation, FaceAugmentation, face_augmenter
+from edgeemo.train.face_augment import CameraAugmentation, FaceAugmentation, detector_framed, face_augmenter
 from edgeemo.train.face_models import build_face_model
 from edgeemo.train.face_stream import face_stream, predict_stream
 from edgeemo.train.hardware import setup_hardware
@@ -272,6 +273,7 @@ def train_face(
         "preprocessing": pre.to_dict(),
         "augmentation": augmentation.to_dict(),
         "camera_augmentation": camera.to_dict() if camera else None,
+        **({"detector_framing": asdict(DetectorSettings())} if camera and camera.detector_p > 0 else {}),
         "extra_train": None if extra_train is None else str(extra_train),
         "settings": asdict(settings),
         "class_weight": class_weight,
@@ -318,8 +320,14 @@ def train_face(
                                sample_weight=sample_weight)
         val_ds = face_stream(val, pre, 512, cache=cache)
     elif camera is not None:
+        framed = None
+        if camera.detector_p > 0:  # the daemon's detector and crop, once per training face
+            t1 = time.time()
+            framed, found = detector_framed(train.images)
+            console.print(f"detector framing: {found} of {len(framed)} training faces found "
+                          f"({time.time() - t1:.0f}s)")
         train_ds = camera_dataset(train.images, train.labels if targets is None else targets, pre, camera,
-                                  settings.batch_size, augment, stream, sample_weight)
+                                  settings.batch_size, augment, stream, sample_weight, framed)
     else:
         train_ds = make_dataset(x_train, train.labels, settings.batch_size, augment, stream, targets=targets,
                                 sample_weight=sample_weight)

@@ -9,6 +9,9 @@ import keras
 import numpy as np
 from keras import layers
 
+from edgeemo.face import to_gray_uint8
+from edgeemo.face_detect import DetectorSettings, crop_face, detect_faces, make_detector
+
 
 @dataclass(frozen=True)
 class FaceAugmentation:
@@ -55,7 +58,9 @@ class CameraAugmentation:
     model size), a small face (shrunk to ``min_side``-``size`` px and enlarged back),
     sensor noise (sigma up to ``noise_sigma`` grey levels) and JPEG (quality in ``jpeg_quality``).
     Then the crop goes through the model's preprocessing (equalisation included), so
-    training sees what the device will."""
+    training sees what the device will. ``detector_p``: probability that the face is first
+    re-framed as the device's detector and crop frame it (``detector_framed``), so training
+    sees the daemon's framing as well as the dataset's."""
 
     p: float = 0.3
     exposure: tuple[float, float] = (0.3, 1.3)
@@ -63,6 +68,7 @@ class CameraAugmentation:
     min_side: int = 16
     noise_sigma: float = 12.0
     jpeg_quality: tuple[int, int] = (20, 90)
+    detector_p: float = 0.0
 
     def to_dict(self) -> dict:
         return {"kind": "camera", **asdict(self)}
@@ -89,3 +95,31 @@ def degrade_face(gray: np.ndarray, cfg: CameraAugmentation, rng: np.random.Gener
         if ok:
             out = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
     return out
+
+
+# a face of FRAMED_SIDE px placed as a head in a frame: 320x240 for the 144 px a 48x48 face becomes at x3
+FRAMED_SIDE = 144
+_FRAME_PAD = (48, 48, 88, 88)  # top, bottom, left, right
+
+
+def detector_framed(images: list[np.ndarray], settings: DetectorSettings | None = None
+                    ) -> tuple[list[np.ndarray], int]:
+    """Each face as the device would crop it: enlarged into a mid-gray frame, found by the daemon's
+    detector (``detect_faces``) and cut by THE crop (``crop_face``, the settings' margin) from the
+    same frame with the face's edges extended instead of gray. A face the detector misses stays as
+    it is. Returns the crops (any size, gray uint8) and how many faces were found."""
+    s = settings or DetectorSettings()
+    detector = make_detector(s)
+    out, found = [], 0
+    for im in images:
+        face = cv2.resize(to_gray_uint8(im), (FRAMED_SIDE, FRAMED_SIDE), interpolation=cv2.INTER_CUBIC)
+        gray = cv2.copyMakeBorder(face, *_FRAME_PAD, cv2.BORDER_CONSTANT, value=128)
+        boxes = detect_faces(gray, detector, s.detect_width)
+        crop = crop_face(cv2.copyMakeBorder(face, *_FRAME_PAD, cv2.BORDER_REPLICATE), boxes[0], s.face_margin) \
+            if boxes else None
+        if crop is None or crop.size == 0:
+            out.append(np.asarray(im))
+            continue
+        found += 1
+        out.append(crop)
+    return out, found

@@ -15,6 +15,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import keras
 import numpy as np
 
 from edgeemo import __version__
@@ -28,6 +29,7 @@ from edgeemo.train.distribute import clear_tf_errors
 from edgeemo.train.hardware import setup_hardware
 from edgeemo.train.options import BALANCE, HEAD_UNITS
 from edgeemo.train.run import TrainSettings, check_config, class_weights, console, fit, read_history, stream_seed
+from edgeemo.train.voice_adversary import DomainAdversarial, domain_targets, emotion_model
 from edgeemo.train.voice_augment import (
     ChannelAugmentation,
     FeatureMasking,
@@ -190,6 +192,7 @@ def train_voice(
     summary: str = "frames",
     data_seed: int | None = None,
     head_units: int = HEAD_UNITS,
+    adversary: float = 0.0,
 ) -> dict[str, Any]:
     """Train (or resume) a voice model in ``out``; returns the test metrics of the best checkpoint.
 
@@ -197,6 +200,7 @@ def train_voice(
     train and validation only. ``feature_cache``: the shared per-speaker feature folder
     (default: ``voice-features`` beside the run folder). ``summary``: what the model sees of a
     clip (``edgeemo.voice.SUMMARIES``: the frames, or one vector of utterance functionals).
+    ``adversary``: weight of the corpus adversary (``voice_adversary``; 0 = none).
     """
     if arch not in VOICE_ARCHS:
         raise EdgeemoError(f"unknown --arch {arch!r} for voice (expected {', '.join(VOICE_ARCHS)})")
@@ -207,6 +211,10 @@ def train_voice(
     if summary == "functionals" and settings is not None and settings.stream:
         raise EdgeemoError("--stream reads frames speaker by speaker; --summary functionals keeps one small vector "
                            "per clip in memory: train it without --stream")
+    if adversary < 0 or (adversary > 0 and (arch != "mlp" or balance == "none" or (settings and settings.stream))):
+        raise EdgeemoError("--adversary is a weight >= 0, for --arch mlp with --balance and without --stream")
+    if adversary > 0 and len(data) < 2:
+        raise EdgeemoError("--adversary needs at least two training corpora to tell apart (--data A,B)", Path(data[0]))
     feats = features or AudioFeatures()
     if balance not in BALANCE:
         raise EdgeemoError(f"unknown --balance {balance!r} (expected {' or '.join(BALANCE)})")
@@ -254,6 +262,7 @@ def train_voice(
         "class_weight": class_weight,
         "dropout": dropout,
         **({"head_units": head_units} if head_units != HEAD_UNITS else {}),  # recorded when not the default
+        **({"adversary": {"weight": adversary, "domain": "corpus"}} if adversary else {}),
         "limit_per_class": limit_per_class,
         "data_seed": data_seed,
         "edgeemo_version": __version__,
@@ -312,16 +321,27 @@ def train_voice(
         np.savez(out / "features.npz", inputs_val=x_val.astype(np.float16), y_val=rows["val"].labels.astype(np.int64),
                  inputs_test=x_test.astype(np.float16), y_test=rows["test"].labels.astype(np.int64),
                  speakers_val=rows["val"].speakers.astype(str), speakers_test=rows["test"].speakers.astype(str))
+        targets, corpora = domain_targets(y_train, r.speakers) if adversary else (None, [])
+        if adversary and len(corpora) < 2:
+            raise EdgeemoError("--adversary needs at least two training corpora to tell apart", Path(data[0]))
         train_ds = make_dataset(x_train, y_train, settings.batch_size, None, stream, shuffle=True,
-                                sample_weight=weights)
+                                targets=targets, sample_weight=weights)
         del x_train
         if masking is not None and masking.active:
             train_ds = train_ds.map(lambda a, *rest: (mask_features(a, masking), *rest))
         val_ds = make_dataset(x_val, rows["val"].labels, 256, None, data_seed)
     steps = int(np.ceil(len(y_train) / settings.batch_size))
+    def build() -> keras.Model:
+        model = build_voice_model(arch, pre.input_shape, len(EMOTIONS), dropout, units=head_units)
+        if not adversary:
+            return model
+        wrapped = DomainAdversarial(model, len(corpora), adversary)
+        wrapped(np.zeros((1, *pre.input_shape), np.float32))  # built, so saved weights can load into it
+        return wrapped
+
     model = fit(
         out,
-        lambda: build_voice_model(arch, pre.input_shape, len(EMOTIONS), dropout, units=head_units),
+        build,
         train_ds,
         val_ds,
         steps,
@@ -331,6 +351,9 @@ def train_voice(
         policy=policy,
         dist=dist,
     )
+    if adversary and isinstance(model, DomainAdversarial):  # only the emotion model leaves training
+        model = emotion_model(model)
+        model.save(out / "best.keras")
     order = {k: streams[k].order() if settings.stream else np.arange(len(rows[k])) for k in ("val", "test")}
     y_val, y_test = (rows[k].labels[order[k]].astype(np.int64) for k in ("val", "test"))
     with clear_tf_errors(dist):

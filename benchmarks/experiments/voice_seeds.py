@@ -35,6 +35,7 @@ RECIPES = {
     "Qp2sT3": "Qp2s with talker pitch (`--talker-pitch 3`: each augmented copy of a speaker up to 3 semitones "
               "higher or lower)",
     "Qp2sW256": "Qp2s with a dense head of 256 units (`--head-units 256`)",
+    "Qp2sA5": "Qp2s with a corpus adversary of weight 0.5 on the hidden layer (`--adversary 0.5`)",
 }
 
 

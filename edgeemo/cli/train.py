@@ -12,14 +12,17 @@ import typer
 
 from edgeemo.cli.app import app, clean_errors
 from edgeemo.cli.train_options import (
+    Adversary,
     Augment,
     Balance,
     BatchSize,
+    CameraP,
     ClassWeight,
     Cmn,
     CoeffMasks,
     DataSeed,
     Deltas,
+    DetectorCropP,
     Distribute,
     Dropout,
     Epochs,
@@ -131,10 +134,8 @@ def train_face_cmd(
         str, typer.Option(help="Illumination normalisation in THE preprocessing (training and device alike): "
                           "none, hist (histogram equalisation) or clahe.")
     ] = "none",
-    camera_p: Annotated[
-        float, typer.Option(help="Camera augmentation: probability of each of exposure, blur, small face, sensor "
-                            "noise and JPEG on the raw crop, before the preprocessing (0 = off).")
-    ] = 0.0,
+    camera_p: CameraP = 0.0,
+    detector_crop_p: DetectorCropP = 0.0,
     extra_train: Annotated[Path | None, typer.Option(
         help="A dataset with subjects (e.g. CK+48) whose training subjects join; held-out ones listed in config.json.")
     ] = None,
@@ -151,8 +152,6 @@ def train_face_cmd(
     options.check_common(arch, options.FACE_ARCHS, schedule, precision, class_weight, split, options.FACE_SPLITS)
     options.check_choice("--dataset", dataset, options.FACE_DATASETS)
     options.check_choice("--equalize", equalize, EQUALIZE)
-    if not 0.0 <= camera_p <= 1.0:
-        raise EdgeemoError(f"--camera-p must be in [0, 1], got {camera_p}")
     options.check_paths("--data", [data])
     options.check_paths("--test-data", [test_data] if test_data else [])
     options.check_paths("--init-from", [init_from] if init_from else [])
@@ -160,7 +159,7 @@ def train_face_cmd(
     options.check_paths("--teacher", [teacher] if teacher else [])
     options.check_paths("--extra-train", [extra_train] if extra_train else [])
     check_distribution(distribute, replicas, batch_size)
-    check_stream(stream, stream_cache, teacher, camera_p)
+    check_stream(stream, stream_cache, teacher, max(camera_p, detector_crop_p))
 
     from edgeemo.train.face import train_face
     from edgeemo.train.face_augment import CameraAugmentation, FaceAugmentation
@@ -191,7 +190,7 @@ def train_face_cmd(
         teacher_weight=teacher_weight,
         temperature=temperature,
         equalize=equalize,
-        camera=CameraAugmentation(p=camera_p) if camera_p > 0 else None,
+        camera=CameraAugmentation(p=camera_p, detector_p=detector_crop_p) if camera_p or detector_crop_p else None,
         extra_train=extra_train,
         extra_repeat=extra_repeat,
     )
@@ -239,6 +238,7 @@ def train_voice_cmd(
     class_weight: ClassWeight = "sqrt",
     dropout: Dropout = 0.4,
     head_units: HeadUnits = options.HEAD_UNITS,
+    adversary: Adversary = 0.0,
     aug_copies: Annotated[int, typer.Option(help="Augmented copies per training clip (0 = no augmentation).")] = 4,
     augment: Augment = "channel",
     talker_pitch: TalkerPitch = 0.0,
@@ -324,6 +324,7 @@ def train_voice_cmd(
         summary=summary,
         data_seed=data_seed,
         head_units=head_units,
+        adversary=adversary,
     )
 
 

@@ -49,6 +49,15 @@ FeatureCache = Annotated[Path | None, typer.Option(
     help="Shared per-speaker feature folder (float16), reused by every run with the same front end, augmentation "
     "and seed. Default: voice-features beside --out.")]
 HeadUnits = Annotated[int, typer.Option(min=1, help="Width of the dense head of --arch mlp.")]
+Adversary = Annotated[float, typer.Option(min=0.0, help=(
+    "Weight of a corpus adversary on the head's hidden layer (gradient reversal): the model learns emotion "
+    "while unlearning which training corpus a clip comes from (--arch mlp, not with --balance none; 0 = off)."))]
+CameraP = Annotated[float, typer.Option(min=0.0, max=1.0, help=(
+    "Camera augmentation: probability of each of exposure, blur, small face, sensor noise and JPEG on the raw "
+    "crop, before the preprocessing (0 = off)."))]
+DetectorCropP = Annotated[float, typer.Option(min=0.0, max=1.0, help=(
+    "Probability that a training face is re-framed first as the daemon's detector and crop frame it (the default "
+    "detector, found on the face enlarged into a frame), so the model learns the camera path's framing too."))]
 ExtraRepeat = Annotated[int, typer.Option(min=1, help="Add each --extra-train training face this many times (a small "
                                           "posed set then weighs more against FER2013).")]
 ValFraction = Annotated[float, typer.Option(help="Fraction of the training side kept for validation.")]

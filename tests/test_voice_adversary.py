@@ -1,0 +1,102 @@
+"""The corpus adversary (`edgeemo train voice --adversary W`): gradient reversal trains the hidden layer
+against telling the training corpora apart; only the emotion model leaves training, so export and
+the device see the same model as without it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest import one_line_error
+from typer.testing import CliRunner
+
+from edgeemo.cli import app
+
+pytest.importorskip("tensorflow")
+pytestmark = pytest.mark.slow
+
+ENV = {"COLUMNS": "200", "NO_COLOR": "1"}
+runner = CliRunner()
+RATE = 16000
+RAVDESS = {"01": 0, "03": 1, "04": 2, "05": 3, "06": 4, "07": 5, "08": 6}  # emotion code -> tone
+SAVEE = {"n": 0, "h": 1, "sa": 2, "a": 3, "f": 4, "d": 5, "su": 6}
+
+
+def _tone(index: int, speaker: int, rep: int, corpus_shift: float) -> np.ndarray:
+    t = np.arange(int(0.8 * RATE)) / RATE
+    f0 = (110 + 45 * index + 4 * speaker + 2 * rep) * corpus_shift
+    tone = sum(np.sin(2 * np.pi * f0 * h * t) / h for h in (1, 2, 3))
+    tone *= 0.6 + 0.4 * np.sin(2 * np.pi * (2 + index) * t)
+    gap = np.zeros(int(0.2 * RATE))
+    return np.concatenate([gap, 0.2 * tone / np.max(np.abs(tone)), gap]).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def corpora(tmp_path_factory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("corpora")
+    for actor in range(1, 4):
+        folder = root / "ravdess" / f"Actor_{actor:02d}"
+        folder.mkdir(parents=True)
+        for code, index in RAVDESS.items():
+            for rep in range(1, 4):
+                sf.write(folder / f"03-01-{code}-01-0{1 + rep % 2}-0{1 + rep // 3}-{actor:02d}.wav",
+                         _tone(index, actor, rep, 1.0), RATE, subtype="PCM_16")
+    for speaker in ("DC", "JE"):
+        folder = root / "savee" / "AudioData" / speaker
+        folder.mkdir(parents=True)
+        for code, index in SAVEE.items():
+            for rep in range(1, 4):
+                sf.write(folder / f"{code}{rep:02d}.wav", _tone(index, len(speaker), rep, 1.3), RATE, subtype="PCM_16")
+    return root / "ravdess", root / "savee"
+
+
+def _train(data: str, run: Path, *extra: str):
+    args = ["train", "voice", "--data", data, "--out", str(run), "--arch", "mlp", "--summary", "functionals",
+            "--window", "1.0", "--epochs", "2", "--batch-size", "16", "--aug-copies", "1", "--augment", "clip",
+            "--pitch", "0", "--stretch", "0", "--seed", "0", *extra]
+    return runner.invoke(app, args, env=ENV)
+
+
+def test_gradient_reversal_is_identity_forward_and_negated_backward():
+    import tensorflow as tf
+
+    from edgeemo.train.voice_adversary import GradientReversal
+
+    x = tf.constant([[1.0, -2.0, 3.0]])
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = GradientReversal(0.5)(x)
+        loss = tf.reduce_sum(3.0 * y)
+    np.testing.assert_allclose(y.numpy(), x.numpy())
+    np.testing.assert_allclose(tape.gradient(loss, x).numpy(), [[-1.5, -1.5, -1.5]])
+
+
+def test_adversary_changes_training_but_leaves_the_plain_emotion_model_to_export(corpora, tmp_path):
+    import keras
+
+    data = ",".join(str(c) for c in corpora)
+    common = ("--test-speakers", "03,JE", "--balance", "speaker-class")
+    for name, extra in (("plain", ()), ("adv", ("--adversary", "1.0"))):
+        result = _train(data, tmp_path / name, *common, *extra)
+        assert result.exit_code == 0, result.output
+    config = json.loads((tmp_path / "adv" / "config.json").read_text())
+    assert config["adversary"] == {"weight": 1.0, "domain": "corpus"}
+    assert "adversary" not in json.loads((tmp_path / "plain" / "config.json").read_text())
+    plain, adv = (keras.models.load_model(tmp_path / n / "best.keras") for n in ("plain", "adv"))
+    assert type(adv) is type(plain) and adv.count_params() == plain.count_params()  # the emotion model alone
+    assert not np.allclose(adv.get_weights()[0], plain.get_weights()[0])  # same seed, another gradient
+    result = runner.invoke(app, ["export", str(tmp_path / "adv"), "--out", str(tmp_path / "m"), "--name", "a",
+                                 "--force", "--format", "tflite"], env=ENV)
+    assert result.exit_code == 0, result.output
+
+
+def test_adversary_needs_two_corpora_and_balanced_weights(corpora, tmp_path):
+    line = one_line_error(_train(str(corpora[0]), tmp_path / "one", "--test-speakers", "03", "--balance",
+                                 "speaker-class", "--adversary", "0.5"))
+    assert "at least two training corpora" in line
+    line = one_line_error(_train(",".join(map(str, corpora)), tmp_path / "w", "--test-speakers", "03,JE",
+                                 "--balance", "none", "--adversary", "0.5"))
+    assert "--adversary" in line and "--balance" in line

@@ -156,3 +156,16 @@ def test_train_face_streams_fer_plus_with_a_cache_that_a_resume_reads_again(tmp_
     second = CliRunner().invoke(app, [*args, "--epochs", "2"], env={"COLUMNS": "200"})
     assert second.exit_code == 0 and "resuming" in second.output, second.output
     assert sorted(p.name for p in cache.iterdir()) == written  # read again, not decoded again
+
+
+def test_detector_framing_is_refused_with_a_stream_in_one_line(tmp_path):
+    from conftest import one_line_error
+    from typer.testing import CliRunner
+
+    from edgeemo.cli import app
+
+    data = _faces(tmp_path / "faces")
+    args = ["train", "face", "--data", str(data), "--out", str(tmp_path / "run"), "--stream",
+            "--detector-crop-p", "0.5"]
+    line = one_line_error(CliRunner().invoke(app, args, env={"COLUMNS": "200"}))
+    assert "--detector-crop-p" in line and "--stream" in line

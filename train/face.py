@@ -246,6 +246,9 @@ def train_face(
     out = dist.run_folder(Path(out))
     if settings.stream and teacher is not None:
         raise EdgeemoError("--teacher needs every training face in memory: it cannot be combined with --stream")
+    if settings.stream and camera is not None and camera.detector_p > 0:
+        raise EdgeemoError("--detector-crop-p frames every training face once, in memory: it cannot be combined "
+                           "with --stream")
     reader = index_faces if settings.stream else load_faces
     if settings.stream:
         give_back_large_buffers()

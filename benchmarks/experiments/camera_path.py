@@ -17,6 +17,7 @@ Writes ``<name>.{md,json}`` to ``--out-dir`` (default ``benchmarks/results/exper
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import time
 from pathlib import Path
@@ -46,6 +47,28 @@ def summary(report: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def subjects_of(data: Path, paths: list[Path]) -> np.ndarray | None:
+    """Each photo's subject from a ``performer`` or ``subject`` column of ``labels.csv`` (None without one)."""
+    table = data / "labels.csv"
+    if not table.is_file():
+        return None
+    with table.open(newline="", encoding="utf-8-sig") as f:
+        rows = list(csv.DictReader(f))
+    column = next((c for c in ("performer", "subject") if rows and c in rows[0]), None)
+    if column is None:
+        return None
+    by_path = {(data / r["path"]).resolve(): r[column] for r in rows}
+    return np.array([by_path.get(p.resolve(), "?") for p in paths])
+
+
+def per_subject(probs: np.ndarray, found: np.ndarray, y: np.ndarray, canonical: Any,
+                subjects: np.ndarray) -> dict[str, float]:
+    """Accuracy per subject (a photo without a face is wrong)."""
+    pred = np.full(len(y), -1)
+    pred[found] = np.asarray(canonical)[probs.argmax(axis=1)]
+    return {str(s): float((pred[subjects == s] == y[subjects == s]).mean()) for s in sorted(set(subjects))}
+
+
 def run(model_spec: str, data: Path, detectors: list[str], out_dir: Path, name: str, with_fer: bool = True,
         dataset: str = "fer2013") -> dict[str, Any]:
     model = open_face_model(model_spec, threads=1)
@@ -55,6 +78,7 @@ def run(model_spec: str, data: Path, detectors: list[str], out_dir: Path, name: 
 
         fer = FerModel()
     photos = load_photos(data, dataset=dataset)
+    subjects = subjects_of(data, photos.paths)
     report: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": machine_info(),
@@ -77,8 +101,13 @@ def run(model_spec: str, data: Path, detectors: list[str], out_dir: Path, name: 
             "detect_ms_p50": float(np.median(crops.detect_ms)),
             "model": summary(score_through_camera(probs, found, photos.labels, model.canonical_index)),
         }
-        if fer is not None:
-            entry["fer"] = summary(score_through_camera(fer.predict(faces), found, photos.labels, IDENTITY))
+        fer_probs = fer.predict(faces) if fer is not None else None
+        if fer_probs is not None:
+            entry["fer"] = summary(score_through_camera(fer_probs, found, photos.labels, IDENTITY))
+        if subjects is not None:
+            entry["per_subject"] = {"model": per_subject(probs, found, photos.labels, model.canonical_index, subjects)}
+            if fer_probs is not None:
+                entry["per_subject"]["fer"] = per_subject(fer_probs, found, photos.labels, IDENTITY, subjects)
         report["detectors"][det] = entry
     from edgeemo.shipped import sha256_of
 
@@ -123,6 +152,19 @@ def render(report: dict[str, Any], name: str) -> str:
                 cells.append(f"{100 * e['fer']['recall'][c]:.0f}%")
         lines.append(f"| {c} ({report['data']['class_counts'][c]}) | " + " | ".join(cells) + " |")
     lines.append("")
+    if all("per_subject" in e for e in dets.values()):
+        names = list(next(iter(dets.values()))["per_subject"]["model"])
+        lines += ["Accuracy per subject (the labels.csv column):", "",
+                  "| subject | " + " | ".join(f"{d}" + (f" | {d} fer" if with_fer else "") for d in dets) + " |",
+                  "|---|" + "---|" * (len(dets) * (2 if with_fer else 1))]
+        for subject in names:
+            cells = []
+            for e in dets.values():
+                cells.append(f"{100 * e['per_subject']['model'][subject]:.1f}%")
+                if with_fer:
+                    cells.append(f"{100 * e['per_subject']['fer'][subject]:.1f}%")
+            lines.append(f"| {subject} | " + " | ".join(cells) + " |")
+        lines.append("")
     return "\n".join(lines)
 
 

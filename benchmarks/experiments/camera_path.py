@@ -141,30 +141,22 @@ def render(report: dict[str, Any], name: str) -> str:
         if with_fer:
             row += f" {100 * e['fer']['accuracy']:.1f}% | {e['fer']['macro_f1']:.3f} |"
         lines.append(row)
-    lines += ["", "Recall per class (support):", "",
-              "| class | " + " | ".join(f"{d}" + (f" | {d} fer" if with_fer else "") for d in dets) + " |",
-              "|---|" + "---|" * (len(dets) * (2 if with_fer else 1))]
-    for c in EMOTIONS:
-        cells = []
-        for e in dets.values():
-            cells.append(f"{100 * e['model']['recall'][c]:.0f}%")
-            if with_fer:
-                cells.append(f"{100 * e['fer']['recall'][c]:.0f}%")
-        lines.append(f"| {c} ({report['data']['class_counts'][c]}) | " + " | ".join(cells) + " |")
-    lines.append("")
+    def table(title: str, first: str, rows: list[tuple[str, str]], cell: Any) -> list[str]:
+        """One row per (key, shown name), one column per detector (and fer's beside it): ``cell(entry, who, key)``."""
+        out = [title, "", f"| {first} | " + " | ".join(f"{d}" + (f" | {d} fer" if with_fer else "") for d in dets)
+               + " |", "|---|" + "---|" * (len(dets) * (2 if with_fer else 1))]
+        for key, shown in rows:
+            cells = [cell(e, who, key) for e in dets.values() for who in (("model", "fer") if with_fer else ("model",))]
+            out.append(f"| {shown} | " + " | ".join(cells) + " |")
+        return [*out, ""]
+
+    lines += ["", *table("Recall per class (support):", "class",
+                         [(c, f"{c} ({report['data']['class_counts'][c]})") for c in EMOTIONS],
+                         lambda e, who, c: f"{100 * e[who]['recall'][c]:.0f}%")]
     if all("per_subject" in e for e in dets.values()):
-        names = list(next(iter(dets.values()))["per_subject"]["model"])
-        lines += ["Accuracy per subject (the labels.csv column):", "",
-                  "| subject | " + " | ".join(f"{d}" + (f" | {d} fer" if with_fer else "") for d in dets) + " |",
-                  "|---|" + "---|" * (len(dets) * (2 if with_fer else 1))]
-        for subject in names:
-            cells = []
-            for e in dets.values():
-                cells.append(f"{100 * e['per_subject']['model'][subject]:.1f}%")
-                if with_fer:
-                    cells.append(f"{100 * e['per_subject']['fer'][subject]:.1f}%")
-            lines.append(f"| {subject} | " + " | ".join(cells) + " |")
-        lines.append("")
+        subjects = list(next(iter(dets.values()))["per_subject"]["model"])
+        lines += table("Accuracy per subject (the labels.csv column):", "subject", [(s, s) for s in subjects],
+                       lambda e, who, s: f"{100 * e['per_subject'][who][s]:.1f}%")
     return "\n".join(lines)
 
 

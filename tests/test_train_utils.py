@@ -193,3 +193,19 @@ def test_voice_balance_weights_every_corpus_or_speaker_class_pair_the_same():
     # corpus b (one speaker) now weighs one fifth, not one third
     assert w[corpus == "b"].sum() == pytest.approx(len(w) / 5)
     assert w.mean() == pytest.approx(1.0)
+
+
+def test_speaker_bag_leaves_out_a_seeded_fraction_of_speakers_with_no_weight():
+    from edgeemo.train.voice import bag_speakers, bag_weights
+
+    speakers = [f"ravdess:{i:02d}" for i in range(1, 17)] + ["tess:YAF", "savee:DC"]
+    out = bag_speakers(speakers, 0.25, seed=3)
+    assert len(out) == 4 and set(out) <= set(speakers)  # round(0.25 * 18) = round(4.5) = 4
+    assert out == bag_speakers(list(reversed(speakers)), 0.25, seed=3)  # the seed decides, not the order
+    assert out != bag_speakers(speakers, 0.25, seed=4)
+    rows = np.array([s for s in speakers for _ in range(3)])
+    w = bag_weights(np.linspace(0.5, 2.0, len(rows)), rows, out)
+    left = np.isin(rows, out)
+    assert np.all(w[left] == 0) and np.all(w[~left] > 0) and np.isclose(w[~left].mean(), 1.0)
+    with pytest.raises(EdgeemoError, match="leave out at least one"):
+        bag_speakers(speakers[:3], 0.1, seed=0)  # rounds to none left out

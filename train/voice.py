@@ -166,6 +166,23 @@ def balance_weights(rows: Rows, mode: str) -> np.ndarray | None:
     return (w / w.mean()).astype(np.float32)
 
 
+def bag_speakers(speakers: list[str], fraction: float, seed: int) -> list[str]:
+    """The training speakers a bagged ensemble member leaves out: ``round(fraction * n)`` of them, drawn by
+    ``seed`` (at least one is left out and one kept)."""
+    n = len(speakers)
+    k = int(round(fraction * n))
+    if n < 2 or not 1 <= k < n:
+        raise EdgeemoError(f"--speaker-bag {fraction} leaves out {k} of {n} training speakers: it must leave out "
+                           "at least one and keep one")
+    return sorted(np.random.default_rng(seed).choice(sorted(speakers), size=k, replace=False).tolist())
+
+
+def bag_weights(weights: np.ndarray, speakers: np.ndarray, left_out: list[str]) -> np.ndarray:
+    """Row weights with the bag's left-out speakers at 0 and the kept rows renormalised to a mean of 1."""
+    kept = ~np.isin(speakers, left_out)
+    return (weights * kept / weights[kept].mean()).astype(np.float32)
+
+
 def train_voice(
     data: list[Path],
     out: Path,
@@ -193,6 +210,7 @@ def train_voice(
     data_seed: int | None = None,
     head_units: int = HEAD_UNITS,
     adversary: float = 0.0,
+    speaker_bag: float = 0.0,
 ) -> dict[str, Any]:
     """Train (or resume) a voice model in ``out``; returns the test metrics of the best checkpoint.
 
@@ -200,7 +218,8 @@ def train_voice(
     train and validation only. ``feature_cache``: the shared per-speaker feature folder
     (default: ``voice-features`` beside the run folder). ``summary``: what the model sees of a
     clip (``edgeemo.voice.SUMMARIES``: the frames, or one vector of utterance functionals).
-    ``adversary``: weight of the corpus adversary (``voice_adversary``; 0 = none).
+    ``adversary``: weight of the corpus adversary (``voice_adversary``; 0 = none). ``speaker_bag``:
+    this fraction of the training speakers, drawn by the seed, gets no weight (bagging for ensembles).
     """
     if arch not in VOICE_ARCHS:
         raise EdgeemoError(f"unknown --arch {arch!r} for voice (expected {', '.join(VOICE_ARCHS)})")
@@ -213,6 +232,8 @@ def train_voice(
                            "per clip in memory: train it without --stream")
     if adversary < 0 or (adversary > 0 and (arch != "mlp" or balance == "none" or (settings and settings.stream))):
         raise EdgeemoError("--adversary is a weight >= 0, for --arch mlp with --balance and without --stream")
+    if not 0.0 <= speaker_bag < 1.0 or (speaker_bag > 0 and (balance == "none" or (settings and settings.stream))):
+        raise EdgeemoError("--speaker-bag is a fraction in [0, 1), with --balance and without --stream")
     if adversary > 0 and len(data) < 2:
         raise EdgeemoError("--adversary needs at least two training corpora to tell apart (--data A,B)", Path(data[0]))
     feats = features or AudioFeatures()
@@ -243,6 +264,7 @@ def train_voice(
         )
     console.print(f"loaded in {time.time() - t0:.1f}s on {hardware}: train {len(train)}, val {len(val)}, "
                   f"test {len(test)} clips ({split_desc['protocol']})")
+    bagged_out = bag_speakers(train.speakers(), speaker_bag, settings.seed) if speaker_bag else []
     config: dict[str, Any] = {
         "task": "voice",
         "arch": arch,
@@ -263,6 +285,7 @@ def train_voice(
         "dropout": dropout,
         **({"head_units": head_units} if head_units != HEAD_UNITS else {}),  # recorded when not the default
         **({"adversary": {"weight": adversary, "domain": "corpus"}} if adversary else {}),
+        **({"speaker_bag": {"fraction": speaker_bag, "left_out": bagged_out}} if speaker_bag else {}),
         "limit_per_class": limit_per_class,
         "data_seed": data_seed,
         "edgeemo_version": __version__,
@@ -304,6 +327,8 @@ def train_voice(
     channels = np.char.add(np.char.add(r.speakers, "#"), r.copy.astype(str))
     y_train = r.labels.astype(np.int64)
     weights = balance_weights(r, balance)
+    if bagged_out and weights is not None:
+        weights = bag_weights(weights, r.speakers, bagged_out)
     if settings.stream:
         streams = {"train": VoiceStream(bank, r, pre, adaptation_orders(channels, stream), weights)}
         for k in ("val", "test"):

@@ -12,6 +12,7 @@ import typer
 
 from edgeemo.cli.app import app, clean_errors
 from edgeemo.cli.train_options import (
+    Adapt,
     Adversary,
     Augment,
     Balance,
@@ -39,13 +40,16 @@ from edgeemo.cli.train_options import (
     Schedule,
     Seed,
     Shift,
+    SpeakerBag,
     SplitSeed,
     Stream,
     StreamCache,
+    Summary,
     TalkerPitch,
     TestFraction,
     TimeMasks,
     ValFraction,
+    VoiceTestData,
     WorkerTimeout,
     check_distribution,
     check_stream,
@@ -227,8 +231,7 @@ def train_voice_cmd(
     deltas: Deltas = False,
     cmn: Cmn = False,
     prosody: Prosody = False,
-    summary: Annotated[str, typer.Option(help="What the model sees of a clip: frames, or functionals (one vector "
-                                              "of utterance statistics of the frames; with --arch mlp).")] = "frames",
+    summary: Summary = "frames",
     epochs: Epochs = 60,
     batch_size: BatchSize = 32,
     lr: LearningRate = 1e-3,
@@ -239,19 +242,14 @@ def train_voice_cmd(
     dropout: Dropout = 0.4,
     head_units: HeadUnits = options.HEAD_UNITS,
     adversary: Adversary = 0.0,
+    speaker_bag: SpeakerBag = 0.0,
     aug_copies: Annotated[int, typer.Option(help="Augmented copies per training clip (0 = no augmentation).")] = 4,
     augment: Augment = "channel",
     talker_pitch: TalkerPitch = 0.0,
-    adapt: Annotated[
-        bool, typer.Option(help="Standardise each clip by the running statistics of its speaker (no labels), as "
-                           "the device does online; bench applies it per speaker. --no-adapt: training statistics.")
-    ] = True,
+    adapt: Adapt = True,
     prior_clips: Annotated[float, typer.Option(help="Adaptation: clips' worth of training statistics first.")] = 5.0,
     balance: Balance = "corpus-class",
-    test_data: Annotated[
-        str | None, typer.Option(help="Corpora tested whole (leave-one-corpus-out), comma-separated; --data is "
-                                 "then cut into train and validation only.")
-    ] = None,
+    test_data: VoiceTestData = None,
     exclude_speakers: Annotated[str | None, typer.Option(help="Speakers left out of every split.")] = None,
     feature_cache: FeatureCache = None,
     noise_snr: Annotated[str, typer.Option(help="Augmentation: white-noise SNR range in dB, MIN,MAX.")] = "15,30",
@@ -325,6 +323,7 @@ def train_voice_cmd(
         data_seed=data_seed,
         head_units=head_units,
         adversary=adversary,
+        speaker_bag=speaker_bag,
     )
 
 

@@ -49,6 +49,17 @@ FeatureCache = Annotated[Path | None, typer.Option(
     help="Shared per-speaker feature folder (float16), reused by every run with the same front end, augmentation "
     "and seed. Default: voice-features beside --out.")]
 HeadUnits = Annotated[int, typer.Option(min=1, help="Width of the dense head of --arch mlp.")]
+VoiceTestData = Annotated[str | None, typer.Option(
+    "--test-data", help="Corpora tested whole (leave-one-corpus-out), comma-separated; --data is then cut into train "
+    "and validation only.")]
+Summary = Annotated[str, typer.Option(help="What the model sees of a clip: frames, or functionals (one vector of "
+                                      "utterance statistics of the frames; with --arch mlp).")]
+Adapt = Annotated[bool, typer.Option(help="Standardise each clip by the running statistics of its speaker (no labels), "
+                                     "as the device does online; bench applies it per speaker. --no-adapt: training "
+                                     "statistics.")]
+SpeakerBag = Annotated[float, typer.Option(min=0.0, max=0.9, help=(
+    "Bagging by speaker for ensemble members: this fraction of the training speakers, drawn by --seed, gets no "
+    "weight in this run (same features and split as --data-seed's; 0 = every speaker)."))]
 Adversary = Annotated[float, typer.Option(min=0.0, help=(
     "Weight of a corpus adversary on the head's hidden layer (gradient reversal): the model learns emotion "
     "while unlearning which training corpus a clip comes from (--arch mlp, not with --balance none; 0 = off)."))]

@@ -1,6 +1,7 @@
-"""The corpus adversary (`edgeemo train voice --adversary W`): gradient reversal trains the hidden layer
-against telling the training corpora apart; only the emotion model leaves training, so export and
-the device see the same model as without it."""
+"""Training options for several corpora, on two small generated ones (RAVDESS and SAVEE names):
+the corpus adversary (`--adversary W`: gradient reversal trains the hidden layer against telling the
+training corpora apart; only the emotion model leaves training, so export and the device see the same
+model as without it) and bagging by speaker (`--speaker-bag F`)."""
 
 from __future__ import annotations
 
@@ -100,3 +101,16 @@ def test_adversary_needs_two_corpora_and_balanced_weights(corpora, tmp_path):
     line = one_line_error(_train(",".join(map(str, corpora)), tmp_path / "w", "--test-speakers", "03,JE",
                                  "--balance", "none", "--adversary", "0.5"))
     assert "--adversary" in line and "--balance" in line
+
+
+def test_speaker_bag_lists_the_speakers_it_left_out_and_needs_balanced_weights(corpora, tmp_path):
+    data = ",".join(str(c) for c in corpora)
+    result = _train(data, tmp_path / "bag", "--test-speakers", "03,JE", "--balance", "speaker-class",
+                    "--speaker-bag", "0.4")
+    assert result.exit_code == 0, result.output
+    bag = json.loads((tmp_path / "bag" / "config.json").read_text())["speaker_bag"]
+    assert bag["fraction"] == 0.4 and len(bag["left_out"]) == 1  # round(0.4 * 3 training speakers)
+    assert set(bag["left_out"]) <= {"ravdess:01", "ravdess:02", "savee:DC"}
+    line = one_line_error(_train(data, tmp_path / "w", "--test-speakers", "03,JE", "--balance", "none",
+                                 "--speaker-bag", "0.4"))
+    assert "--speaker-bag" in line and "--balance" in line

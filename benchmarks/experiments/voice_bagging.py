@@ -4,7 +4,7 @@
 
 Reads the finished fold runs of each recipe and seed (``voice_seeds.run_folder``; ``Qp2sB25`` = the shipped
 recipe with ``--speaker-bag 0.25``: each member leaves out a quarter of the training speakers, drawn by its
-seed; commands in ``runs/queue-B.sh``-style loops as in ``benchmarks/release/train_voice_models.sh``). For
+seed; ``bash benchmarks/experiments/voice_fold_runs.sh Qp2sB25 0,1,2,3,4,5,6,7,8,9``, and ``Qp2s 5,6,7,8,9``). For
 each recipe and seed set: the members' mean transfer score and the ensemble's (``edgeemo train ensemble``
 of the set on each fold, written to ``runs/vt-<recipe>-ens-s<first>-<last>-loco-<corpus>``). The rule
 (voice_transfer_attempts.md, sixth section) compares the ensembles. Writes ``voice_bagging.{json,md}``.

@@ -29,7 +29,7 @@ from edgeemo.train.distribute import clear_tf_errors
 from edgeemo.train.hardware import setup_hardware
 from edgeemo.train.options import BALANCE, HEAD_UNITS
 from edgeemo.train.run import TrainSettings, check_config, class_weights, console, fit, read_history, stream_seed
-from edgeemo.train.voice_adversary import DomainAdversarial, domain_targets, emotion_model
+from edgeemo.train.voice_adversary import DomainAdversarial, domain_targets
 from edgeemo.train.voice_augment import (
     ChannelAugmentation,
     FeatureMasking,
@@ -356,6 +356,7 @@ def train_voice(
             train_ds = train_ds.map(lambda a, *rest: (mask_features(a, masking), *rest))
         val_ds = make_dataset(x_val, rows["val"].labels, 256, None, data_seed)
     steps = int(np.ceil(len(y_train) / settings.batch_size))
+
     def build() -> keras.Model:
         model = build_voice_model(arch, pre.input_shape, len(EMOTIONS), dropout, units=head_units)
         if not adversary:
@@ -376,8 +377,8 @@ def train_voice(
         policy=policy,
         dist=dist,
     )
-    if adversary and isinstance(model, DomainAdversarial):  # only the emotion model leaves training
-        model = emotion_model(model)
+    if isinstance(model, DomainAdversarial):  # only the emotion model leaves training
+        model = model.emotion
         model.save(out / "best.keras")
     order = {k: streams[k].order() if settings.stream else np.arange(len(rows[k])) for k in ("val", "test")}
     y_val, y_test = (rows[k].labels[order[k]].astype(np.int64) for k in ("val", "test"))

@@ -42,7 +42,7 @@ class DomainAdversarial(keras.Model):
     """Wraps an emotion model during training. Its targets are the emotion one-hot followed by the
     domain one-hot (``domain_targets``); validation targets are the emotion one-hot alone. ``call``
     is the emotion model's, so prediction, metrics and checkpoints by validation accuracy work as usual;
-    ``emotion_model`` is what gets exported."""
+    its ``emotion`` model is what gets saved and exported."""
 
     def __init__(self, emotion: keras.Model, n_domains: int, weight: float, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -91,8 +91,3 @@ def domain_targets(labels: np.ndarray, speakers: np.ndarray) -> tuple[np.ndarray
     emotion = np.eye(len(EMOTIONS), dtype=np.float32)[labels]
     domain = np.eye(len(names), dtype=np.float32)[[index[c] for c in corpora]]
     return np.concatenate([emotion, domain], axis=1), names
-
-
-def emotion_model(model: keras.Model) -> keras.Model:
-    """The emotion model inside a ``DomainAdversarial`` (or the model itself)."""
-    return model.emotion if isinstance(model, DomainAdversarial) else model

@@ -13,6 +13,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 REC=$1; SEEDS=$2; FOLDS=${3:-ravdess,cremad,tess,savee}
 D=../shared/data
+. benchmarks/release/voice_folds.sh  # voice_fold CORPUS: TRAIN and VAL of a fold
 HELD=17,18,19,20,1009,1010
 E=(.venv/bin/edgeemo train voice --feature-cache runs/voice-features --data-seed 0)
 QP2S=(--arch mlp --summary functionals --prosody --prior-clips 2 --balance speaker-class --epochs 40 --patience 10)
@@ -28,12 +29,7 @@ case $REC in
 esac
 for S in ${SEEDS//,/ }; do
   for LEFT in ${FOLDS//,/ }; do
-    case $LEFT in
-      ravdess) TRAIN=$D/cremad,$D/tess,$D/savee; VAL=1007,1008 ;;
-      cremad)  TRAIN=$D/ravdess,$D/tess,$D/savee; VAL=15,16 ;;
-      tess)    TRAIN=$D/ravdess,$D/cremad,$D/savee; VAL=15,16,1007,1008 ;;
-      savee)   TRAIN=$D/ravdess,$D/cremad,$D/tess; VAL=15,16,1007,1008 ;;
-    esac
+    voice_fold "$LEFT" || exit 2
     R=runs/vt-$REC-s$S-loco-$LEFT; [ "$S" = 0 ] && R=runs/vt-$REC-loco-$LEFT
     [ "$REC" = Qp2sF10 ] && R=runs/vt-$REC-s$S-loco-$LEFT
     [ -f "$R/metrics.json" ] && continue

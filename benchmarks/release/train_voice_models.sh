@@ -12,6 +12,7 @@ cd "$(dirname "$0")/../.."
 DATA=${DATA:-../shared/data}
 D=$DATA
 E=".venv/bin/edgeemo train voice --feature-cache runs/voice-features"
+. benchmarks/release/voice_folds.sh  # voice_fold CORPUS: TRAIN and VAL of a fold
 HELD=17,18,19,20,1009,1010
 ALL=(--data "$D/ravdess,$D/cremad,$D/tess,$D/savee" --test-speakers "$HELD,JE" --val-speakers 15,16,1007,1008
      --epochs 30 --patience 8)
@@ -39,12 +40,7 @@ $E "${ALL[@]}" --arch conv1d --out runs/vt-A-all
 # leave-one-corpus-out folds (the transfer score); the held-out speakers stay out of every fold; five seeds
 # of each functionals recipe (the seed spread and the seed ensembles: benchmarks/experiments/voice_seeds.py)
 for LEFT in ravdess cremad tess savee; do
-  case $LEFT in
-    ravdess) TRAIN=$D/cremad,$D/tess,$D/savee; VAL=1007,1008 ;;
-    cremad)  TRAIN=$D/ravdess,$D/tess,$D/savee; VAL=15,16 ;;
-    tess)    TRAIN=$D/ravdess,$D/cremad,$D/savee; VAL=15,16,1007,1008 ;;
-    savee)   TRAIN=$D/ravdess,$D/cremad,$D/tess; VAL=15,16,1007,1008 ;;
-  esac
+  voice_fold "$LEFT"
   FOLD=(--data "$TRAIN" --test-data "$D/$LEFT" --exclude-speakers "$HELD" --val-speakers "$VAL")
   for REC in Qp2s Qp2 Qp2d2 Q; do
     case $REC in

@@ -163,7 +163,7 @@ def train_face_cmd(
     options.check_paths("--teacher", [teacher] if teacher else [])
     options.check_paths("--extra-train", [extra_train] if extra_train else [])
     check_distribution(distribute, replicas, batch_size)
-    check_stream(stream, stream_cache, teacher, max(camera_p, detector_crop_p))
+    check_stream(stream, stream_cache, teacher, camera_p)  # --detector-crop-p with --stream: train_face says
 
     from edgeemo.train.face import train_face
     from edgeemo.train.face_augment import CameraAugmentation, FaceAugmentation

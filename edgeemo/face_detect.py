@@ -222,6 +222,18 @@ def detect_faces(frame: np.ndarray, detector: FaceDetector, detect_width: int = 
             for b in boxes]
 
 
+FRAMED_SIDE = 144  # a 48x48 face at x3
+FRAME_PAD = (48, 48, 88, 88)  # top, bottom, left, right: the face as a head in a 320x240 frame
+
+
+def face_in_frame(image: np.ndarray, border: int = cv2.BORDER_CONSTANT) -> np.ndarray:
+    """A dataset face (e.g. 48x48) enlarged to ``FRAMED_SIDE`` px in the middle of a 320x240 gray
+    uint8 frame, so the detector can find it: mid-gray around it, or its own edges extended with
+    ``border=cv2.BORDER_REPLICATE``."""
+    face = cv2.resize(to_gray_uint8(image), (FRAMED_SIDE, FRAMED_SIDE), interpolation=cv2.INTER_CUBIC)
+    return cv2.copyMakeBorder(face, *FRAME_PAD, border, value=128)
+
+
 def crop_face(image: np.ndarray, box: Box, margin: float = DEFAULT_FACE_MARGIN) -> np.ndarray:
     """Square crop around ``box`` grown by ``margin`` on each side, clipped to the image."""
     size = int(max(box.w, box.h) * (1 + 2 * margin))

@@ -52,8 +52,8 @@ def test_detector_framing_crops_a_face_as_the_daemon_does_and_keeps_a_face_it_ca
     import cv2
     from conftest import data_file
 
-    from edgeemo.face_detect import DetectorSettings, crop_face, detect_faces, make_detector
-    from edgeemo.train.face_augment import FRAMED_SIDE, detector_framed
+    from edgeemo.face_detect import FRAMED_SIDE, DetectorSettings, crop_face, detect_faces, make_detector
+    from edgeemo.train.face_augment import detector_framed
 
     folder = data_file("fer2013", "train", "happy")
     faces = [cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in sorted(folder.glob("*.jpg"))[:4]]

@@ -9,8 +9,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from edgeemo.face import to_gray_uint8
-from edgeemo.face_detect import DetectorSettings, crop_face, detect_faces, make_detector
+from edgeemo.face_detect import DetectorSettings, crop_face, detect_faces, face_in_frame, make_detector
 
 
 @dataclass(frozen=True)
@@ -97,11 +96,6 @@ def degrade_face(gray: np.ndarray, cfg: CameraAugmentation, rng: np.random.Gener
     return out
 
 
-# a face of FRAMED_SIDE px placed as a head in a frame: 320x240 for the 144 px a 48x48 face becomes at x3
-FRAMED_SIDE = 144
-_FRAME_PAD = (48, 48, 88, 88)  # top, bottom, left, right
-
-
 def detector_framed(images: list[np.ndarray], settings: DetectorSettings | None = None
                     ) -> tuple[list[np.ndarray], int]:
     """Each face as the device would crop it: enlarged into a mid-gray frame, found by the daemon's
@@ -112,11 +106,8 @@ def detector_framed(images: list[np.ndarray], settings: DetectorSettings | None 
     detector = make_detector(s)
     out, found = [], 0
     for im in images:
-        face = cv2.resize(to_gray_uint8(im), (FRAMED_SIDE, FRAMED_SIDE), interpolation=cv2.INTER_CUBIC)
-        gray = cv2.copyMakeBorder(face, *_FRAME_PAD, cv2.BORDER_CONSTANT, value=128)
-        boxes = detect_faces(gray, detector, s.detect_width)
-        crop = crop_face(cv2.copyMakeBorder(face, *_FRAME_PAD, cv2.BORDER_REPLICATE), boxes[0], s.face_margin) \
-            if boxes else None
+        boxes = detect_faces(face_in_frame(im), detector, s.detect_width)
+        crop = crop_face(face_in_frame(im, cv2.BORDER_REPLICATE), boxes[0], s.face_margin) if boxes else None
         if crop is None or crop.size == 0:
             out.append(np.asarray(im))
             continue

@@ -24,7 +24,17 @@ import numpy as np
 from edgeemo.camera_bench import load_photos, read_image_color
 from edgeemo.face import preprocess_faces
 from edgeemo.face_datasets import load_faces
-from edgeemo.face_detect import DETECTORS, Box, DetectorSettings, crop_face, detect_faces, make_detector
+from edgeemo.face_detect import (
+    DETECTORS,
+    FRAME_PAD,
+    FRAMED_SIDE,
+    Box,
+    DetectorSettings,
+    crop_face,
+    detect_faces,
+    face_in_frame,
+    make_detector,
+)
 from edgeemo.labels import EMOTIONS
 from edgeemo.manifest import sha256_of
 from edgeemo.predict import open_face_model
@@ -33,17 +43,11 @@ from edgeemo.splits import group_split
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT.parent / "shared" / "data"
 CK_HELD_OUT = 0.3
-UP = 3  # 48 -> 144 px faces in a 320x240 frame
-FRAME = (240, 320)
-TRUE = (88, 48, 144)  # x0, y0, side of the face on the canvas
+TRUE = (FRAME_PAD[2], FRAME_PAD[0], FRAMED_SIDE)  # x0, y0, side of the face on the canvas
 
 
 def on_canvas(image: np.ndarray) -> np.ndarray:
-    g = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-    canvas = np.full(FRAME, 128, np.uint8)
-    x0, y0, side = TRUE
-    canvas[y0:y0 + side, x0:x0 + side] = cv2.resize(g, (side, side), interpolation=cv2.INTER_CUBIC)
-    return cv2.cvtColor(canvas, cv2.COLOR_GRAY2BGR)
+    return cv2.cvtColor(face_in_frame(image), cv2.COLOR_GRAY2BGR)
 
 
 def framed_crop(image: np.ndarray, box: Box, framing: tuple[float, float, float]) -> np.ndarray:

@@ -42,6 +42,7 @@ from edgeemo.face_detect import (
     DetectorSettings,
     crop_face,
     detect_faces,
+    face_in_frame,
 )
 from edgeemo.labels import EMOTIONS
 from edgeemo.splits import group_split
@@ -224,11 +225,7 @@ def main() -> None:
     def on_canvas(images: list[np.ndarray]) -> tuple[np.ndarray, list, list]:
         ok, crops_plain, crops_aligned = [], [], []
         for im in images:
-            g = im if im.ndim == 2 else cv2.cvtColor(im, cv2.COLOR_BGR2GRAY)
-            face = cv2.resize(g, (144, 144), interpolation=cv2.INTER_CUBIC)
-            canvas = np.full((240, 320), 128, np.uint8)
-            canvas[48:192, 88:232] = face
-            frame = cv2.cvtColor(canvas, cv2.COLOR_GRAY2BGR)
+            frame = cv2.cvtColor(face_in_frame(im), cv2.COLOR_GRAY2BGR)
             boxes = detect_faces(frame, detector, s.detect_width)
             ok.append(bool(boxes))
             if boxes:

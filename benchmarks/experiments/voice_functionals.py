@@ -132,6 +132,39 @@ def fit_score(x: np.ndarray, y: np.ndarray, groups: np.ndarray, corpus: np.ndarr
     return float((pred == y[test]).mean()), uar(y[test], pred)
 
 
+def screen(x: np.ndarray, y: np.ndarray, groups: np.ndarray, norm: str = "speaker", clf: str = "logreg") -> dict:
+    """One feature set scored as ``voice_transfer_attempts.md`` scores a recipe: the four leave-one-corpus-out
+    folds (held-out speakers excluded everywhere) and the held-out speakers of the all-corpora fit."""
+    corpus = np.array([g.split(":")[0] for g in groups])
+    held = np.isin(groups, HELD)
+    loco = {c: fit_score(x, y, groups, corpus, np.flatnonzero((corpus != c) & ~held),
+                         np.flatnonzero((corpus == c) & ~held), norm, clf) for c in CORPORA}
+    train = np.flatnonzero(~(held | (groups == "savee:JE")))
+    heldout = {k: fit_score(x, y, groups, corpus, train, np.flatnonzero(np.isin(groups, v)), norm, clf)[0]
+               for k, v in HELD_SETS.items()}
+    return {"loco_uar": {k: v[1] for k, v in loco.items()}, "loco_accuracy": {k: v[0] for k, v in loco.items()},
+            "transfer_score": float(np.mean([v[1] for v in loco.values()])), "heldout_accuracy": heldout}
+
+
+SCREEN_COLUMNS = ("LOCO UAR RAVDESS / CREMA-D / TESS / SAVEE | transfer score "
+                  "| held-out accuracy RAVDESS 17-20 / CREMA-D 1009-10 / SAVEE JE |")
+
+
+def screen_cells(row: dict) -> str:
+    """The ``SCREEN_COLUMNS`` cells of a ``screen`` row."""
+    return (" / ".join(f"{row['loco_uar'][c]:.1%}" for c in CORPORA) + f" | **{row['transfer_score']:.2%}** | "
+            + " / ".join(f"{v:.1%}" for v in row["heldout_accuracy"].values()) + " |")
+
+
+def write_screen(out_dir: Path, stem: str, lines: list[str], rows: list[dict], note: str) -> None:
+    """``stem``.md (the lines) and ``stem``.json (the rows) in ``out_dir``; the table is printed too."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    doc = {"models_sha256": {}, "note": note, "rows": rows}
+    (out_dir / f"{stem}.json").write_text(json.dumps(doc, indent=1) + "\n")
+    (out_dir / f"{stem}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache", type=Path, default=Path("/tmp/voice_functionals.npz"),
@@ -146,47 +179,24 @@ def main() -> None:
         f = extract(args.opensmile_path)
         np.savez(args.cache, **f)
     y, groups = f["labels"], f["groups"]
-    corpus = np.array([g.split(":")[0] for g in groups])
     sets = {"MFCC functionals (280)": f["mfcc"], "pitch + loudness (11)": f["pitch"],
             "MFCC functionals + pitch (291)": np.hstack([f["mfcc"], f["pitch"]])}
     if "egemaps" in f and f["egemaps"].size:
         sets["eGeMAPS (88, opensmile; research only)"] = f["egemaps"]
-    held = np.isin(groups, HELD)
     rows = []
     for name, x in sets.items():
         for norm in ("global", "speaker"):
             for clf in ("logreg", "mlp"):
-                loco = {}
-                for left in CORPORA:
-                    train = np.flatnonzero((corpus != left) & ~held)
-                    test = np.flatnonzero((corpus == left) & ~held)
-                    loco[left] = fit_score(x, y, groups, corpus, train, test, norm, clf)
-                train = np.flatnonzero(~(held | (groups == "savee:JE")))
-                heldout = {k: fit_score(x, y, groups, corpus, train, np.flatnonzero(np.isin(groups, v)), norm, clf)[0]
-                           for k, v in HELD_SETS.items()}
-                row = {"features": name, "norm": norm, "classifier": clf,
-                       "loco_uar": {k: v[1] for k, v in loco.items()},
-                       "loco_accuracy": {k: v[0] for k, v in loco.items()},
-                       "transfer_score": float(np.mean([v[1] for v in loco.values()])), "heldout_accuracy": heldout}
-                rows.append(row)
-                print(name, norm, clf, f"{row['transfer_score']:.2%}", flush=True)
+                rows.append({"features": name, "norm": norm, "classifier": clf, **screen(x, y, groups, norm, clf)})
+                print(name, norm, clf, f"{rows[-1]['transfer_score']:.2%}", flush=True)
     lines = ["# Voice: utterance functionals across corpora (issue 26, a lever measured)", "",
              "`benchmarks/experiments/voice_functionals.py` (clean clips; see its docstring). Transfer score = mean of "
              "the four leave-one-corpus-out UARs, as in `voice_transfer_attempts.md` (the shipped conv1d `voice`, "
              "run A: 39.56; per fold 34.0 / 28.4 / 59.4 / 36.4).", "",
-             "| features | normalisation | classifier | LOCO UAR RAVDESS / CREMA-D / TESS / SAVEE | transfer score "
-             "| held-out accuracy RAVDESS 17-20 / CREMA-D 1009-10 / SAVEE JE |", "|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r['features']} | {r['norm']} | {r['classifier']} | "
-                     + " / ".join(f"{r['loco_uar'][c]:.1%}" for c in CORPORA) + f" | **{r['transfer_score']:.2%}** | "
-                     + " / ".join(f"{v:.1%}" for v in r["heldout_accuracy"].values()) + " |")
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    doc = {"models_sha256": {}, "note": "measures features and classifiers fitted here, no shipped model",
-           "rows": rows}
-    (args.out_dir / "voice_functionals.json").write_text(json.dumps(doc, indent=1) + "\n")
-    (args.out_dir / "voice_functionals.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
-
+             "| features | normalisation | classifier | " + SCREEN_COLUMNS, "|---|---|---|---|---|---|"]
+    lines += [f"| {r['features']} | {r['norm']} | {r['classifier']} | " + screen_cells(r) for r in rows]
+    write_screen(args.out_dir, "voice_functionals", lines, rows,
+                 "measures features and classifiers fitted here, no shipped model")
 
 if __name__ == "__main__":
     main()

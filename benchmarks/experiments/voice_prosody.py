@@ -17,7 +17,6 @@ Writes ``voice_prosody.{md,json}`` to ``--out-dir``.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import warnings
 from multiprocessing import Pool
@@ -26,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from voice_functionals import CORPORA, DATA, HELD, HELD_SETS, ROOT, fit_score  # noqa: E402
+from voice_functionals import CORPORA, DATA, ROOT, SCREEN_COLUMNS, screen, screen_cells, write_screen  # noqa: E402
 
 EGEMAPS_GROUPS = {  # column ranges of opensmile's eGeMAPSv02 functionals, in its order
     "pitch (F0 semitones: 10)": range(0, 10), "loudness (10)": range(10, 20),
@@ -46,17 +45,6 @@ def _front_end(path: str) -> np.ndarray | None:
     return None if out is None else clip_functionals(out[0], out[1], feats)
 
 
-def screen(x: np.ndarray, y: np.ndarray, groups: np.ndarray) -> dict:
-    corpus = np.array([g.split(":")[0] for g in groups])
-    held = np.isin(groups, HELD)
-    loco = {c: fit_score(x, y, groups, corpus, np.flatnonzero((corpus != c) & ~held),
-                         np.flatnonzero((corpus == c) & ~held), "speaker", "logreg")[1] for c in CORPORA}
-    train = np.flatnonzero(~(held | (groups == "savee:JE")))
-    heldout = {k: fit_score(x, y, groups, corpus, train, np.flatnonzero(np.isin(groups, v)), "speaker", "logreg")[0]
-               for k, v in HELD_SETS.items()}
-    return {"loco_uar": loco, "transfer_score": float(np.mean(list(loco.values()))), "heldout_accuracy": heldout}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache", type=Path, default=Path("/tmp/voice_functionals.npz"),
@@ -69,7 +57,7 @@ def main() -> None:
     rows = []
 
     def add(name: str, x: np.ndarray, y: np.ndarray, groups: np.ndarray) -> None:
-        r = {"features": name, "values": int(x.shape[1]), **screen(x, y, groups)}
+        r = {"features": name, "values": int(x.shape[1]), **screen(x, y, groups, "speaker", "logreg")}
         rows.append(r)
         print(f"{name}: {r['transfer_score']:.2%}", flush=True)
 
@@ -94,18 +82,10 @@ def main() -> None:
     lines = ["# Voice: where eGeMAPS' transfer comes from, and THE front end's prosody (issue 26)", "",
              "`benchmarks/experiments/voice_prosody.py` (a linear screen; see its docstring). Transfer score = mean "
              "of the four leave-one-corpus-out UARs.", "",
-             "| features | values | LOCO UAR RAVDESS / CREMA-D / TESS / SAVEE | transfer score | held-out accuracy "
-             "RAVDESS 17-20 / CREMA-D 1009-10 / SAVEE JE |", "|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r['features']} | {r['values']} | " + " / ".join(f"{r['loco_uar'][c]:.1%}" for c in CORPORA)
-                     + f" | **{r['transfer_score']:.2%}** | "
-                     + " / ".join(f"{v:.1%}" for v in r["heldout_accuracy"].values()) + " |")
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    doc = {"models_sha256": {}, "note": "measures features and classifiers fitted here, no shipped model", "rows": rows}
-    (args.out_dir / "voice_prosody.json").write_text(json.dumps(doc, indent=1) + "\n")
-    (args.out_dir / "voice_prosody.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
-
+             "| features | values | " + SCREEN_COLUMNS, "|---|---|---|---|---|"]
+    lines += [f"| {r['features']} | {r['values']} | " + screen_cells(r) for r in rows]
+    write_screen(args.out_dir, "voice_prosody", lines, rows,
+                 "measures features and classifiers fitted here, no shipped model")
 
 if __name__ == "__main__":
     main()

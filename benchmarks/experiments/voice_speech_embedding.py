@@ -17,7 +17,6 @@ the rule is in ``voice_transfer_attempts.md`` (seventh session). Writes
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 import warnings
@@ -26,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from voice_functionals import CORPORA, DATA, HELD, HELD_SETS, ROOT, fit_score  # noqa: E402
+from voice_functionals import CORPORA, DATA, ROOT, SCREEN_COLUMNS, screen, screen_cells, write_screen  # noqa: E402
 
 WINDOW = 76  # log-mel frames per embedding (0.775 s)
 STEP = 8  # frames between embeddings (80 ms)
@@ -100,43 +99,22 @@ def main() -> None:
     f = dict(np.load(args.functionals_cache, allow_pickle=True))
     if not (np.array_equal(f["groups"], groups) and np.array_equal(f["labels"], y)):
         raise SystemExit(f"{args.functionals_cache}: not the same clips in the same order as the embeddings")
-    corpus = np.array([g.split(":")[0] for g in groups])
     base = np.hstack([f["mfcc"], f["pitch"]])
     sets = {"MFCC functionals + pitch (291)": base, "speech embedding functionals (480)": emb,
             "MFCC functionals + pitch + speech embedding (771)": np.hstack([base, emb])}
-    held = np.isin(groups, HELD)
     rows = []
     for name, x in sets.items():
         for clf in ("logreg", "mlp"):
-            loco = {}
-            for left in CORPORA:
-                train = np.flatnonzero((corpus != left) & ~held)
-                test = np.flatnonzero((corpus == left) & ~held)
-                loco[left] = fit_score(x, y, groups, corpus, train, test, "speaker", clf)
-            train = np.flatnonzero(~(held | (groups == "savee:JE")))
-            heldout = {k: fit_score(x, y, groups, corpus, train, np.flatnonzero(np.isin(groups, v)), "speaker", clf)[0]
-                       for k, v in HELD_SETS.items()}
-            row = {"features": name, "classifier": clf, "loco_uar": {k: v[1] for k, v in loco.items()},
-                   "loco_accuracy": {k: v[0] for k, v in loco.items()},
-                   "transfer_score": float(np.mean([v[1] for v in loco.values()])), "heldout_accuracy": heldout}
-            rows.append(row)
-            print(name, clf, f"{row['transfer_score']:.2%}", flush=True)
+            rows.append({"features": name, "classifier": clf, **screen(x, y, groups, "speaker", clf)})
+            print(name, clf, f"{rows[-1]['transfer_score']:.2%}", flush=True)
     lines = ["# Voice: a pretrained speech representation across corpora (issue 26, a screen)", "",
              "`benchmarks/experiments/voice_speech_embedding.py` (clean clips; see its docstring). Per-speaker causal "
              "standardisation (prior of 5 clips). Transfer score = mean of the four leave-one-corpus-out UARs, as in "
              "`voice_transfer_attempts.md`.", "",
-             "| features | classifier | LOCO UAR RAVDESS / CREMA-D / TESS / SAVEE | transfer score "
-             "| held-out accuracy RAVDESS 17-20 / CREMA-D 1009-10 / SAVEE JE |", "|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r['features']} | {r['classifier']} | "
-                     + " / ".join(f"{r['loco_uar'][c]:.1%}" for c in CORPORA) + f" | **{r['transfer_score']:.2%}** | "
-                     + " / ".join(f"{v:.1%}" for v in r["heldout_accuracy"].values()) + " |")
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    doc = {"models_sha256": {}, "note": "features and classifiers fitted here, no shipped model", "rows": rows}
-    (args.out_dir / "voice_speech_embedding.json").write_text(json.dumps(doc, indent=1) + "\n")
-    (args.out_dir / "voice_speech_embedding.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
-
+             "| features | classifier | " + SCREEN_COLUMNS, "|---|---|---|---|---|"]
+    lines += [f"| {r['features']} | {r['classifier']} | " + screen_cells(r) for r in rows]
+    write_screen(args.out_dir, "voice_speech_embedding", lines, rows,
+                 "features and classifiers fitted here, no shipped model")
 
 if __name__ == "__main__":
     main()

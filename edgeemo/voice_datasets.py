@@ -40,7 +40,7 @@ RAVDESS_NAMES = {
 # Each pattern yields (speaker, raw label) from a file's stem; SAVEE's <code><nn> form takes the folder.
 PATTERNS: dict[str, re.Pattern] = {
     # modality-channel-emotion-intensity-statement-repetition-actor
-    "ravdess": re.compile(r"^0[1-3]-0[12]-(?P<label>\d{2})-0[12]-0[12]-0[12]-(?P<speaker>\d{2})$"),
+    "ravdess": re.compile(r"^0[1-3]-0[12]-(?P<label>\d{2})-0[12]-(?P<statement>0[12])-0[12]-(?P<speaker>\d{2})$"),
     # OAF_/YAF_<word>_<emotion>; one published file is OA_bite_neutral
     "tess": re.compile(r"^(?P<speaker>OAF|YAF|OA)_(?P<word>[a-z]+)_(?P<label>[a-z_]+)$", re.IGNORECASE),
     # <actor>_<sentence>_<EMO>_<level>
@@ -50,6 +50,8 @@ PATTERNS: dict[str, re.Pattern] = {
     # flat DC_a01 form, or <code><nn> inside AudioData/<speaker>/
     "savee": re.compile(r"^(?:(?P<speaker>[A-Z]{2})_)?(?P<label>sa|su|a|d|f|h|n)(?P<n>\d{2})$"),
 }
+# the group of each pattern that names what the clip says (SAVEE's codes do not say which sentences are shared)
+SENTENCE_GROUPS = {"ravdess": "statement", "tess": "word", "cremad": "sentence"}
 PATTERN_HELP = {
     "ravdess": "03-01-EE-II-SS-RR-AA (modality-channel-emotion-intensity-statement-repetition-actor)",
     "tess": "OAF_<word>_<emotion> or YAF_<word>_<emotion>",
@@ -155,6 +157,17 @@ def parse_name(corpus: str, path: Path) -> tuple[str, str] | None:
             return None
         speaker = speaker.upper()
     return speaker, label
+
+
+def clip_sentence(path: str | Path) -> str | None:
+    """``corpus:sentence`` that a clip's file name says it speaks (RAVDESS' statement, CREMA-D's
+    sentence code, TESS' word), or None where the name does not say (SAVEE, unknown names)."""
+    stem = Path(path).stem
+    for corpus, group in SENTENCE_GROUPS.items():
+        match = PATTERNS[corpus].match(stem)
+        if match is not None:
+            return f"{corpus}:{match.group(group).lower()}"
+    return None
 
 
 def detect_corpus(files: Sequence[Path]) -> Counter:

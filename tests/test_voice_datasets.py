@@ -10,6 +10,7 @@ from conftest import SHARED_DATA, requires_data
 from edgeemo.errors import EdgeemoError
 from edgeemo.labels import EMOTIONS
 from edgeemo.voice_datasets import (
+    clip_sentence,
     load_voice,
     read_cremad,
     read_ravdess,
@@ -217,3 +218,21 @@ def test_real_originals_parse_including_the_aiff_named_wav():
     assert len(load_voice(root / "cremad")) == 1
     with pytest.raises(EdgeemoError, match="several corpora"):
         load_voice(DATA)  # the whole data folder mixes corpora: one folder per corpus
+
+
+def test_clip_sentence_names_what_a_clip_says_where_its_corpus_name_tells():
+    assert clip_sentence("Actor_17/03-01-06-02-01-01-17.flac") == "ravdess:01"  # the statement field
+    assert clip_sentence("03-01-06-02-02-01-17.wav") == "ravdess:02"
+    assert clip_sentence("AudioWAV/1001_DFA_ANG_XX.flac") == "cremad:dfa"
+    assert clip_sentence("YAF_angry/YAF_back_angry.wav") == "tess:back"
+    assert clip_sentence("OA_bite_neutral.wav") == "tess:bite"
+    # SAVEE's codes do not say which sentences are shared across emotions; unknown names say nothing
+    assert clip_sentence("AudioData/DC/a01.flac") is None and clip_sentence("DC_a01.wav") is None
+    assert clip_sentence("recording.wav") is None
+
+
+@needs_data
+def test_real_corpora_sentences():
+    sentences = {c: {clip_sentence(p) for p in load_voice(DATA / c).paths} for c in ("ravdess", "cremad", "tess")}
+    assert sentences["ravdess"] == {"ravdess:01", "ravdess:02"}
+    assert len(sentences["cremad"]) == 12 and len(sentences["tess"]) == 200

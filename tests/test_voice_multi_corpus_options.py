@@ -1,7 +1,8 @@
 """Training options for several corpora, on two small generated ones (RAVDESS and SAVEE names):
-the corpus adversary (`--adversary W`: gradient reversal trains the hidden layer against telling the
-training corpora apart; only the emotion model leaves training, so export and the device see the same
-model as without it) and bagging by speaker (`--speaker-bag F`)."""
+the adversary (`--adversary W`: gradient reversal trains the hidden layer against telling the
+training corpora apart, or with `--adversary-on sentence` the sentences within a corpus; only the
+emotion model leaves training, so export and the device see the same model as without it) and
+bagging by speaker (`--speaker-bag F`)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from conftest import one_line_error
 from typer.testing import CliRunner
 
 from edgeemo.cli import app
+from edgeemo.labels import EMOTIONS
 
 pytest.importorskip("tensorflow")
 pytestmark = pytest.mark.slow
@@ -101,6 +103,41 @@ def test_adversary_needs_two_corpora_and_balanced_weights(corpora, tmp_path):
     line = one_line_error(_train(",".join(map(str, corpora)), tmp_path / "w", "--test-speakers", "03,JE",
                                  "--balance", "none", "--adversary", "0.5"))
     assert "--adversary" in line and "--balance" in line
+
+
+def test_sentence_targets_are_one_softmax_per_corpus_and_none_where_the_name_does_not_say():
+    from edgeemo.train.voice_adversary import domain_targets
+
+    speakers = np.array(["ravdess:17", "ravdess:18", "cremad:1001", "cremad:1002", "savee:DC"])
+    paths = ["03-01-05-01-01-01-17.wav", "03-01-05-01-02-01-18.wav", "1001_DFA_ANG_XX.wav", "1002_IEO_SAD_LO.wav",
+             "DC/a01.wav"]
+    labels = np.array([3, 3, 3, 4, 3])
+    targets, names = domain_targets(labels, speakers, paths, "sentence")
+    assert names == ["cremad:dfa", "cremad:ieo", "ravdess:01", "ravdess:02"]
+    k, n = len(EMOTIONS), len(names)
+    emotion, domain, mask = targets[:, :k], targets[:, k:k + n], targets[:, k + n:]
+    np.testing.assert_array_equal(emotion.argmax(1), labels)
+    np.testing.assert_array_equal(domain[:4].argmax(1), [2, 3, 0, 1])
+    np.testing.assert_array_equal(mask[0], [0, 0, 1, 1])  # a RAVDESS clip: RAVDESS' statements only
+    np.testing.assert_array_equal(mask[2], [1, 1, 0, 0])
+    assert not domain[4].any() and not mask[4].any()  # SAVEE: no target, no loss
+    corpus, corpus_names = domain_targets(labels, speakers)
+    assert corpus_names == ["cremad", "ravdess", "savee"] and corpus[:, k + 3:].all()  # one softmax over all
+
+
+def test_the_sentence_adversary_trains_on_one_corpus_and_leaves_the_emotion_model(corpora, tmp_path):
+    import keras
+
+    result = _train(str(corpora[0]), tmp_path / "s", "--test-speakers", "03", "--balance", "speaker-class",
+                    "--adversary", "1.0", "--adversary-on", "sentence")
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "s" / "config.json").read_text())["adversary"] == {"weight": 1.0,
+                                                                                    "domain": "sentence"}
+    model = keras.models.load_model(tmp_path / "s" / "best.keras")
+    assert type(model).__name__ != "DomainAdversarial" and model.output_shape == (None, len(EMOTIONS))
+    line = one_line_error(_train(str(corpora[0]), tmp_path / "x", "--test-speakers", "03", "--balance",
+                                 "speaker-class", "--adversary", "1.0", "--adversary-on", "words"))
+    assert "--adversary-on" in line and "sentence" in line
 
 
 def test_speaker_bag_lists_the_speakers_it_left_out_and_needs_balanced_weights(corpora, tmp_path):

@@ -19,6 +19,7 @@ DISTRIBUTE = ("none", "mirrored", "multi-worker")
 FACE_SPLITS = ("subject", "random")
 VOICE_SPLITS = ("speaker", "random")
 BALANCE = ("corpus-class", "speaker-class", "none")  # train voice --balance
+ADVERSARY_ON = ("corpus", "sentence")  # train voice --adversary-on
 HEAD_UNITS = 64  # train voice --head-units: the dense head's width, as every shipped voice model has it
 
 
@@ -26,6 +27,15 @@ def check_choice(option: str, value: str, choices: Sequence[str]) -> None:
     """One-line error naming the option, the value and the choices."""
     if value not in choices:
         raise EdgeemoError(f"unknown {option} {value!r} (expected {', '.join(choices)})")
+
+
+def db_range(option: str, value: str) -> tuple[float, float]:
+    """``MIN,MAX`` in dB, or a one-line error naming the option."""
+    try:
+        lo, hi = (float(v) for v in value.split(","))
+    except ValueError:
+        raise EdgeemoError(f"{option} must be MIN,MAX in dB, got {value!r}") from None
+    return lo, hi
 
 
 def check_paths(option: str, paths: Sequence[Path]) -> None:

@@ -27,7 +27,7 @@ from edgeemo.splits import group_split, stratified_split
 from edgeemo.train.datasets import give_back_large_buffers, make_dataset
 from edgeemo.train.distribute import clear_tf_errors
 from edgeemo.train.hardware import setup_hardware
-from edgeemo.train.options import BALANCE, HEAD_UNITS
+from edgeemo.train.options import ADVERSARY_ON, BALANCE, HEAD_UNITS, check_choice
 from edgeemo.train.run import TrainSettings, check_config, class_weights, console, fit, read_history, stream_seed
 from edgeemo.train.voice_adversary import DomainAdversarial, domain_targets
 from edgeemo.train.voice_augment import (
@@ -210,6 +210,7 @@ def train_voice(
     data_seed: int | None = None,
     head_units: int = HEAD_UNITS,
     adversary: float = 0.0,
+    adversary_on: str = "corpus",
     speaker_bag: float = 0.0,
 ) -> dict[str, Any]:
     """Train (or resume) a voice model in ``out``; returns the test metrics of the best checkpoint.
@@ -218,7 +219,8 @@ def train_voice(
     train and validation only. ``feature_cache``: the shared per-speaker feature folder
     (default: ``voice-features`` beside the run folder). ``summary``: what the model sees of a
     clip (``edgeemo.voice.SUMMARIES``: the frames, or one vector of utterance functionals).
-    ``adversary``: weight of the corpus adversary (``voice_adversary``; 0 = none). ``speaker_bag``:
+    ``adversary``: weight of the adversary (``voice_adversary``; 0 = none) on ``adversary_on``: the
+    corpus, or the sentence a clip says within its corpus. ``speaker_bag``:
     this fraction of the training speakers, drawn by the seed, gets no weight (bagging for ensembles).
     """
     if arch not in VOICE_ARCHS:
@@ -234,7 +236,8 @@ def train_voice(
         raise EdgeemoError("--adversary is a weight >= 0, for --arch mlp with --balance and without --stream")
     if not 0.0 <= speaker_bag < 1.0 or (speaker_bag > 0 and (balance == "none" or (settings and settings.stream))):
         raise EdgeemoError("--speaker-bag is a fraction in [0, 1), with --balance and without --stream")
-    if adversary > 0 and len(data) < 2:
+    check_choice("--adversary-on", adversary_on, ADVERSARY_ON)
+    if adversary > 0 and adversary_on == "corpus" and len(data) < 2:
         raise EdgeemoError("--adversary needs at least two training corpora to tell apart (--data A,B)", Path(data[0]))
     feats = features or AudioFeatures()
     if balance not in BALANCE:
@@ -284,7 +287,7 @@ def train_voice(
         "class_weight": class_weight,
         "dropout": dropout,
         **({"head_units": head_units} if head_units != HEAD_UNITS else {}),  # recorded when not the default
-        **({"adversary": {"weight": adversary, "domain": "corpus"}} if adversary else {}),
+        **({"adversary": {"weight": adversary, "domain": adversary_on}} if adversary else {}),
         **({"speaker_bag": {"fraction": speaker_bag, "left_out": bagged_out}} if speaker_bag else {}),
         "limit_per_class": limit_per_class,
         "data_seed": data_seed,
@@ -346,9 +349,10 @@ def train_voice(
         np.savez(out / "features.npz", inputs_val=x_val.astype(np.float16), y_val=rows["val"].labels.astype(np.int64),
                  inputs_test=x_test.astype(np.float16), y_test=rows["test"].labels.astype(np.int64),
                  speakers_val=rows["val"].speakers.astype(str), speakers_test=rows["test"].speakers.astype(str))
-        targets, corpora = domain_targets(y_train, r.speakers) if adversary else (None, [])
-        if adversary and len(corpora) < 2:
-            raise EdgeemoError("--adversary needs at least two training corpora to tell apart", Path(data[0]))
+        targets, domains = (domain_targets(y_train, r.speakers, [r.paths[c] for c in r.clip], adversary_on)
+                            if adversary else (None, []))
+        if adversary and len(domains) < 2:
+            raise EdgeemoError(f"--adversary needs at least two training {adversary_on}s to tell apart", Path(data[0]))
         train_ds = make_dataset(x_train, y_train, settings.batch_size, None, stream, shuffle=True,
                                 targets=targets, sample_weight=weights)
         del x_train
@@ -361,7 +365,7 @@ def train_voice(
         model = build_voice_model(arch, pre.input_shape, len(EMOTIONS), dropout, units=head_units)
         if not adversary:
             return model
-        wrapped = DomainAdversarial(model, len(corpora), adversary)
+        wrapped = DomainAdversarial(model, len(domains), adversary)
         wrapped(np.zeros((1, *pre.input_shape), np.float32))  # built, so saved weights can load into it
         return wrapped
 

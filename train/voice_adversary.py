@@ -1,6 +1,7 @@
 """Domain-adversarial voice training (``--adversary W``): the head's hidden layer is trained to carry
 emotion and, through a gradient-reversal layer, *not* the training corpus a clip comes from
-(Ganin & Lempitsky 2015). Only the emotion model is kept: the adversary exists during training."""
+(``--adversary-on corpus``, Ganin & Lempitsky 2015) or *not* the sentence it says within its corpus
+(``--adversary-on sentence``). Only the emotion model is kept: the adversary exists during training."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
+from edgeemo.errors import EdgeemoError
 from edgeemo.labels import EMOTIONS
+from edgeemo.train.options import ADVERSARY_ON
+from edgeemo.voice_datasets import clip_sentence
 
 HIDDEN = "head_dense"  # the layer whose output must not tell the corpora apart (voice_models._head)
 
@@ -39,10 +43,11 @@ class GradientReversal(layers.Layer):
 
 @keras.saving.register_keras_serializable(package="edgeemo")
 class DomainAdversarial(keras.Model):
-    """Wraps an emotion model during training. Its targets are the emotion one-hot followed by the
-    domain one-hot (``domain_targets``); validation targets are the emotion one-hot alone. ``call``
-    is the emotion model's, so prediction, metrics and checkpoints by validation accuracy work as usual;
-    its ``emotion`` model is what gets saved and exported."""
+    """Wraps an emotion model during training. Its targets are the emotion one-hot, the domain one-hot
+    and the mask of the domains the row's softmax runs over (``domain_targets``); validation targets
+    are the emotion one-hot alone. ``call`` is the emotion model's, so prediction, metrics and
+    checkpoints by validation accuracy work as usual; its ``emotion`` model is what gets saved and
+    exported."""
 
     def __init__(self, emotion: keras.Model, n_domains: int, weight: float, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -51,8 +56,8 @@ class DomainAdversarial(keras.Model):
         self.adversary_weight = float(weight)
         self.hidden = keras.Model(emotion.inputs, emotion.get_layer(HIDDEN).output)
         self.reverse = GradientReversal(weight)
-        self.domain = layers.Dense(self.n_domains, activation="softmax", dtype="float32", name="domain_probs")
-        self.domain_loss = keras.losses.CategoricalCrossentropy()
+        self.domain = layers.Dense(self.n_domains, dtype="float32", name="domain_logits")
+        self.domain_loss = keras.losses.CategoricalCrossentropy(from_logits=True)
 
     def call(self, x: tf.Tensor, training: bool = False) -> tf.Tensor:
         return self.emotion(x, training=training)
@@ -66,8 +71,10 @@ class DomainAdversarial(keras.Model):
         if y is None or y.shape[-1] == k:  # validation: emotion targets only
             return super().compute_loss(x, y, y_pred, sample_weight, training)
         loss = super().compute_loss(x, y[:, :k], y_pred, sample_weight, training)
-        d = self.domain(self.reverse(self.hidden(x, training=training)))
-        return loss + self.domain_loss(y[:, k:], d, sample_weight=sample_weight)
+        n = self.n_domains
+        logits = self.domain(self.reverse(self.hidden(x, training=training)))
+        logits = logits + (y[:, k + n:] - 1.0) * 1e9  # the softmax runs over the row's own domains only
+        return loss + self.domain_loss(y[:, k:k + n], logits, sample_weight=sample_weight)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):  # noqa: ANN001, ANN201
         return super().compute_metrics(x, y[:, :len(EMOTIONS)], y_pred, sample_weight)
@@ -82,12 +89,29 @@ class DomainAdversarial(keras.Model):
         return cls(emotion, **config)
 
 
-def domain_targets(labels: np.ndarray, speakers: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    """Emotion one-hot followed by corpus one-hot (the corpus is the part of ``corpus:speaker``
-    before the colon), and the corpora in column order."""
+def domain_targets(labels: np.ndarray, speakers: np.ndarray, paths: list[str] | None = None,
+                   on: str = "corpus") -> tuple[np.ndarray, list[str]]:
+    """Per row: the emotion one-hot, the domain one-hot and the mask of the domains its softmax runs
+    over; and the domains in column order. ``on="corpus"``: the corpus (the part of ``corpus:speaker``
+    before the colon), one softmax over all corpora. ``on="sentence"``: what the clip says
+    (``clip_sentence`` of its path), one softmax per corpus over that corpus' sentences; a clip whose
+    name does not say gets no target (all zeros)."""
     corpora = np.array([s.split(":", 1)[0] for s in speakers])
-    names = sorted(set(corpora.tolist()))
+    if on == "corpus":
+        keys = corpora.tolist()
+    elif on == "sentence" and paths is not None and len(paths) == len(labels):
+        keys = [clip_sentence(p) for p in paths]
+    else:
+        raise EdgeemoError(f"--adversary-on is one of {', '.join(ADVERSARY_ON)} (sentence needs each row's clip)")
+    names = sorted({k for k in keys if k is not None})
     index = {c: i for i, c in enumerate(names)}
+    domain = np.zeros((len(labels), len(names)), np.float32)
+    mask = np.zeros_like(domain)
+    block = {c: np.array([n.split(":", 1)[0] == c for n in names], np.float32) for c in set(corpora.tolist())}
+    for row, key in enumerate(keys):
+        if key is None:
+            continue
+        domain[row, index[key]] = 1.0
+        mask[row] = 1.0 if on == "corpus" else block[corpora[row]]
     emotion = np.eye(len(EMOTIONS), dtype=np.float32)[labels]
-    domain = np.eye(len(names), dtype=np.float32)[[index[c] for c in corpora]]
-    return np.concatenate([emotion, domain], axis=1), names
+    return np.concatenate([emotion, domain, mask], axis=1), names

@@ -1,13 +1,15 @@
-"""Voice: bagging by speaker against plain seed ensembles, on two disjoint seed sets (leave-one-corpus-out UAR).
+"""Voice: recipes compared as the ensembles they would ship, on two disjoint seed sets (leave-one-corpus-out UAR).
 
-    .venv/bin/python benchmarks/experiments/voice_bagging.py [--recipes Qp2s,Qp2sB25] [--sets 0-4,5-9]
+    .venv/bin/python benchmarks/experiments/voice_bagging.py [--recipes Qp2s,Qp2sB25] [--sets 0-4,5-9] [--name N]
 
 Reads the finished fold runs of each recipe and seed (``voice_seeds.run_folder``; ``Qp2sB25`` = the shipped
 recipe with ``--speaker-bag 0.25``: each member leaves out a quarter of the training speakers, drawn by its
 seed; ``bash benchmarks/experiments/voice_fold_runs.sh Qp2sB25 0,1,2,3,4,5,6,7,8,9``, and ``Qp2s 5,6,7,8,9``). For
 each recipe and seed set: the members' mean transfer score and the ensemble's (``edgeemo train ensemble``
 of the set on each fold, written to ``runs/vt-<recipe>-ens-s<first>-<last>-loco-<corpus>``). The rule
-(voice_transfer_attempts.md, sixth section) compares the ensembles. Writes ``voice_bagging.{json,md}``.
+(voice_transfer_attempts.md, sixth section) compares the ensembles. Writes ``<name>.{json,md}`` (default
+``voice_bagging``; the sentence adversary of the seventh section: ``--recipes Qp2s,Qp2sS5 --name
+voice_sentence_adversary``).
 """
 
 from __future__ import annotations
@@ -49,10 +51,10 @@ def measure(recipes: list[str], sets: list[list[int]]) -> dict[str, Any]:
     return report
 
 
-def render(report: dict[str, Any]) -> str:
-    lines = ["# Voice: bagging by speaker against seed ensembles (leave-one-corpus-out UAR, %)", "",
-             "`.venv/bin/python benchmarks/experiments/voice_bagging.py`. Two disjoint seed sets per recipe; "
-             "ensemble = the mean of the members' softmax (one model).", "",
+def render(report: dict[str, Any], command: str) -> str:
+    lines = [f"# Voice: {' against '.join(report['recipes'])} as seed ensembles (leave-one-corpus-out UAR, %)", "",
+             f"`{command}`. Two disjoint seed sets per recipe; ensemble = the mean of the members' softmax (one "
+             "model).", "",
              "| recipe | seeds | members' mean score | ensemble " + " / ".join(FOLDS) + " | ensemble score |",
              "|---|---|---|---|---|"]
     for name, r in report["recipes"].items():
@@ -68,12 +70,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipes", default="Qp2s,Qp2sB25")
     parser.add_argument("--sets", default="0-4,5-9")
+    parser.add_argument("--name", default="voice_bagging", help="result file stem in benchmarks/results/experiments")
     args = parser.parse_args()
     report = measure(args.recipes.split(","), [seed_set(s) for s in args.sets.split(",")])
+    command = (f".venv/bin/python benchmarks/experiments/voice_bagging.py --recipes {args.recipes} --sets {args.sets} "
+               f"--name {args.name}")
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "voice_bagging.json").write_text(json.dumps(report, indent=2) + "\n")
-    (OUT / "voice_bagging.md").write_text(render(report))
-    print(render(report))
+    (OUT / f"{args.name}.json").write_text(json.dumps(report, indent=2) + "\n")
+    (OUT / f"{args.name}.md").write_text(render(report, command))
+    print(render(report, command))
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ case $REC in
   Qp2sW256) EXTRA=(--head-units 256) ;;
   Qp2sA5)   EXTRA=(--adversary 0.5) ;;
   Qp2sB25)  EXTRA=(--speaker-bag 0.25) ;;
+  Qp2sS5)   EXTRA=(--adversary 0.5 --adversary-on sentence) ;;  # what a clip says, within its corpus
   Qp2sF10)  EXTRA=(); EXCLUDE=$HELD,11,12,13,14 ;;  # the speaker learning curve: 10 RAVDESS training actors
   *) echo "unknown recipe $REC" >&2; exit 2 ;;
 esac

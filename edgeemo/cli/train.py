@@ -14,6 +14,7 @@ from edgeemo.cli.app import app, clean_errors
 from edgeemo.cli.train_options import (
     Adapt,
     Adversary,
+    AdversaryOn,
     Augment,
     Balance,
     BatchSize,
@@ -242,6 +243,7 @@ def train_voice_cmd(
     dropout: Dropout = 0.4,
     head_units: HeadUnits = options.HEAD_UNITS,
     adversary: Adversary = 0.0,
+    adversary_on: AdversaryOn = "corpus",
     speaker_bag: SpeakerBag = 0.0,
     aug_copies: Annotated[int, typer.Option(help="Augmented copies per training clip (0 = no augmentation).")] = 4,
     augment: Augment = "channel",
@@ -272,16 +274,14 @@ def train_voice_cmd(
     options.check_common(arch, options.VOICE_ARCHS, schedule, precision, class_weight, split, options.VOICE_SPLITS)
     check_distribution(distribute, replicas, batch_size)
     check_stream(stream, stream_cache)
-    try:
-        snr_lo, snr_hi = (float(v) for v in noise_snr.split(","))
-    except ValueError:
-        raise EdgeemoError(f"--noise-snr must be MIN,MAX in dB, got {noise_snr!r}") from None
+    snr_lo, snr_hi = options.db_range("--noise-snr", noise_snr)
     paths = [Path(p.strip()) for p in data.split(",") if p.strip()]
     if not paths:
         raise EdgeemoError("--data names no folder")
     options.check_paths("--data", paths)
     options.check_choice("--augment", augment, ("channel", "clip", "channel+clip", "none"))
     options.check_choice("--balance", balance, options.BALANCE)
+    options.check_choice("--adversary-on", adversary_on, options.ADVERSARY_ON)
     options.check_summary(arch, summary)
     test_paths = [Path(p.strip()) for p in test_data.split(",") if p.strip()] if test_data else None
     options.check_paths("--test-data", test_paths or [])
@@ -323,6 +323,7 @@ def train_voice_cmd(
         data_seed=data_seed,
         head_units=head_units,
         adversary=adversary,
+        adversary_on=adversary_on,
         speaker_bag=speaker_bag,
     )
 

@@ -61,8 +61,11 @@ SpeakerBag = Annotated[float, typer.Option(min=0.0, max=0.9, help=(
     "Bagging by speaker for ensemble members: this fraction of the training speakers, drawn by --seed, gets no "
     "weight in this run (same features and split as --data-seed's; 0 = every speaker)."))]
 Adversary = Annotated[float, typer.Option(min=0.0, help=(
-    "Weight of a corpus adversary on the head's hidden layer (gradient reversal): the model learns emotion "
-    "while unlearning which training corpus a clip comes from (--arch mlp, not with --balance none; 0 = off)."))]
+    "Weight of an adversary on the head's hidden layer (gradient reversal): the model learns emotion while "
+    "unlearning what --adversary-on names (--arch mlp, not with --balance none; 0 = off)."))]
+AdversaryOn = Annotated[str, typer.Option(help=(
+    "What --adversary unlearns: corpus (which training corpus a clip comes from) or sentence (what a clip says "
+    "within its corpus, from RAVDESS/CREMA-D/TESS file names; SAVEE clips get no target)."))]
 CameraP = Annotated[float, typer.Option(min=0.0, max=1.0, help=(
     "Camera augmentation: probability of each of exposure, blur, small face, sensor noise and JPEG on the raw "
     "crop, before the preprocessing (0 = off)."))]

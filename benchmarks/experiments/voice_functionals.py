@@ -198,5 +198,6 @@ def main() -> None:
     write_screen(args.out_dir, "voice_functionals", lines, rows,
                  "measures features and classifiers fitted here, no shipped model")
 
+
 if __name__ == "__main__":
     main()

@@ -87,5 +87,6 @@ def main() -> None:
     write_screen(args.out_dir, "voice_prosody", lines, rows,
                  "measures features and classifiers fitted here, no shipped model")
 
+
 if __name__ == "__main__":
     main()

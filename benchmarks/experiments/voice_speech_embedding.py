@@ -116,5 +116,6 @@ def main() -> None:
     write_screen(args.out_dir, "voice_speech_embedding", lines, rows,
                  "features and classifiers fitted here, no shipped model")
 
+
 if __name__ == "__main__":
     main()

@@ -83,6 +83,9 @@ def test_run_demo_loops_and_serves_http_as_the_readme_shows(tmp_path):
     while latest is None and time.monotonic() < deadline and proc.poll() is None:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/latest", timeout=2) as response:
+                if response.status == 204:  # serving, no result yet (the sink's documented answer)
+                    time.sleep(0.3)
+                    continue
                 latest = json.loads(response.read())
         except OSError:
             time.sleep(0.3)

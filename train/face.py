@@ -33,6 +33,7 @@ from edgeemo.train.face_augment import CameraAugmentation, FaceAugmentation, det
 from edgeemo.train.face_models import build_face_model
 from edgeemo.train.face_stream import face_stream, predict_stream
 from edgeemo.train.hardware import setup_hardware
+from edgeemo.train.options import EXTRA_TEST_FRACTION
 from edgeemo.train.run import TrainSettings, check_config, class_weights, console, fit, read_history, stream_seed
 
 Faces = FaceDataset | FaceIndex  # decoded in memory, or the files of a stream
@@ -229,7 +230,7 @@ def train_face(
     equalize: str = "none",
     camera: CameraAugmentation | None = None,
     extra_train: Path | None = None,
-    extra_test_fraction: float = 0.3,
+    extra_test_fraction: float = EXTRA_TEST_FRACTION,
     extra_repeat: int = 1,
 ) -> dict[str, Any]:
     """Train (or resume) a face model in ``out``; returns the test metrics of the best checkpoint.

@@ -20,6 +20,7 @@ FACE_SPLITS = ("subject", "random")
 VOICE_SPLITS = ("speaker", "random")
 BALANCE = ("corpus-class", "speaker-class", "none")  # train voice --balance
 ADVERSARY_ON = ("corpus", "sentence")  # train voice --adversary-on
+EXTRA_TEST_FRACTION = 0.3  # train face --extra-train: the fraction of its subjects held out (by --split-seed)
 HEAD_UNITS = 64  # train voice --head-units: the dense head's width, as every shipped voice model has it
 
 

@@ -14,7 +14,7 @@ from keras import layers
 
 from edgeemo.errors import EdgeemoError
 from edgeemo.labels import EMOTIONS
-from edgeemo.train.options import ADVERSARY_ON
+from edgeemo.train.options import ADVERSARY_ON, check_choice
 from edgeemo.voice_datasets import clip_sentence
 
 HIDDEN = "head_dense"  # the layer whose output must not tell the corpora apart (voice_models._head)
@@ -96,13 +96,11 @@ def domain_targets(labels: np.ndarray, speakers: np.ndarray, paths: list[str] | 
     before the colon), one softmax over all corpora. ``on="sentence"``: what the clip says
     (``clip_sentence`` of its path), one softmax per corpus over that corpus' sentences; a clip whose
     name does not say gets no target (all zeros)."""
+    check_choice("--adversary-on", on, ADVERSARY_ON)
+    if on == "sentence" and (paths is None or len(paths) != len(labels)):
+        raise EdgeemoError("--adversary-on sentence needs the clip of every training row")
     corpora = np.array([s.split(":", 1)[0] for s in speakers])
-    if on == "corpus":
-        keys = corpora.tolist()
-    elif on == "sentence" and paths is not None and len(paths) == len(labels):
-        keys = [clip_sentence(p) for p in paths]
-    else:
-        raise EdgeemoError(f"--adversary-on is one of {', '.join(ADVERSARY_ON)} (sentence needs each row's clip)")
+    keys = corpora.tolist() if on == "corpus" else [clip_sentence(p) for p in paths]
     names = sorted({k for k in keys if k is not None})
     index = {c: i for i, c in enumerate(names)}
     domain = np.zeros((len(labels), len(names)), np.float32)

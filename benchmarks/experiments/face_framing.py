@@ -39,10 +39,10 @@ from edgeemo.labels import EMOTIONS
 from edgeemo.manifest import sha256_of
 from edgeemo.predict import open_face_model
 from edgeemo.splits import group_split
+from edgeemo.train.options import EXTRA_TEST_FRACTION
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT.parent / "shared" / "data"
-CK_HELD_OUT = 0.3
 TRUE = (FRAME_PAD[2], FRAME_PAD[0], FRAMED_SIDE)  # x0, y0, side of the face on the canvas
 
 
@@ -98,7 +98,7 @@ def main() -> None:
     fit_images = [train.images[i] for i in pick]
     test = load_faces(DATA / "fer2013", split="publictest")
     ck = load_faces(DATA / "ckplus" / "CK+48")
-    _, ck_held = group_split(ck.groups, CK_HELD_OUT, 0)
+    _, ck_held = group_split(ck.groups, EXTRA_TEST_FRACTION, 0)  # the CK+ subjects train face --extra-train holds out
     canvas_sets = {"fer2013_publictest": (test.images, test.labels),
                    "ckplus_held_out": ([ck.images[i] for i in ck_held], ck.labels[ck_held])}
     photos = load_photos(DATA / "taiwanese-faces")

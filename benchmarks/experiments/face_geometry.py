@@ -28,10 +28,10 @@ from edgeemo.camera_bench import camera_crops, load_photos
 from edgeemo.face import FacePreprocessing, preprocess_faces, to_gray_uint8
 from edgeemo.face_datasets import load_faces
 from edgeemo.splits import group_split
+from edgeemo.train.options import EXTRA_TEST_FRACTION
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT.parent / "shared" / "data"
-CK_HELD_OUT = 0.3  # train face --extra-train's default test fraction, seed 0
 PAD = 24
 EYES = (33, 263)  # outer eye corners in the mesh's numbering
 WEIGHTS = (0.0, 0.2, 0.35, 0.5)
@@ -97,7 +97,7 @@ def main() -> None:
     faces = split_faces(config, split, args.run, ("train", "val"))
     (train_images, train_y), (val_images, val_y) = faces["train"], faces["val"]
     ck = load_faces(DATA / "ckplus" / "CK+48")
-    _, ck_held = group_split(ck.groups, CK_HELD_OUT, 0)
+    _, ck_held = group_split(ck.groups, EXTRA_TEST_FRACTION, 0)  # the CK+ subjects train face --extra-train holds out
     photos = load_photos(DATA / "taiwanese-faces")
     crops = camera_crops(photos.paths)
     found = crops.found

@@ -46,10 +46,10 @@ from edgeemo.face_detect import (
 )
 from edgeemo.labels import EMOTIONS
 from edgeemo.splits import group_split
+from edgeemo.train.options import EXTRA_TEST_FRACTION
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT.parent / "shared" / "data"
-CK_HELD_OUT = 0.3
 TAUS = (0.0, 0.1, 0.25, 0.5, 0.75, 1.0)
 
 
@@ -124,7 +124,7 @@ def main() -> None:
 
     sets = split_faces(config, json.loads((run / "split.json").read_text()), run, ("val", "test"))
     ck = load_faces(DATA / "ckplus" / "CK+48")
-    _, ck_held = group_split(ck.groups, CK_HELD_OUT, 0)
+    _, ck_held = group_split(ck.groups, EXTRA_TEST_FRACTION, 0)  # the CK+ subjects train face --extra-train holds out
     sets["ck"] = ([ck.images[i] for i in ck_held], ck.labels[ck_held])
 
     photos = load_photos(DATA / "taiwanese-faces")

@@ -30,10 +30,10 @@ from edgeemo.face import FacePreprocessing, preprocess_faces
 from edgeemo.face_datasets import load_faces
 from edgeemo.face_detect import DetectorSettings
 from edgeemo.splits import group_split
+from edgeemo.train.options import EXTRA_TEST_FRACTION
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT.parent / "shared" / "data"
-CK_HELD_OUT = 0.3  # train face --extra-train's default test fraction, seed 0
 
 
 def main(run: Path, weights: Path | None = None) -> None:
@@ -53,7 +53,7 @@ def main(run: Path, weights: Path | None = None) -> None:
 
     ((val_images, val_y),) = split_faces(config, json.loads((run / "split.json").read_text()), run, ("val",)).values()
     ck = load_faces(DATA / "ckplus" / "CK+48")
-    _, ck_held = group_split(ck.groups, CK_HELD_OUT, 0)
+    _, ck_held = group_split(ck.groups, EXTRA_TEST_FRACTION, 0)  # the CK+ subjects train face --extra-train holds out
     photos = load_photos(DATA / "taiwanese-faces")
     crops = camera_crops(photos.paths)
     found = crops.found

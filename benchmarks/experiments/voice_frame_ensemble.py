@@ -19,18 +19,16 @@ import json
 from pathlib import Path
 
 import numpy as np
+from voice_functionals import uar as uar_fraction
+from voice_seeds import FOLDS, OUT, RUNS, run_folder  # the fold runs' layout (this folder is on sys.path)
 
 from edgeemo.labels import EMOTIONS
 
-ROOT = Path(__file__).resolve().parents[2]
-RUNS = ROOT / "runs"
-OUT = ROOT / "benchmarks" / "results" / "experiments"
-FOLDS = ("ravdess", "cremad", "tess", "savee")
 WEIGHTS = (0.0, 0.1, 0.2, 0.33, 0.5, 1.0)
 
 
 def uar(y: np.ndarray, pred: np.ndarray) -> float:
-    return float(100 * np.mean([(pred[y == c] == c).mean() for c in sorted(set(y.tolist()))]))
+    return 100 * uar_fraction(y, pred)
 
 
 def test_probs(model_run: Path, features_run: Path) -> tuple[dict[str, np.ndarray], dict[str, int]]:
@@ -47,8 +45,8 @@ def main() -> None:
     result: dict = {"models_sha256": {}, "note": "measures training runs' fold models, no shipped model",
                     "weights_on_conv1d": list(WEIGHTS), "folds": {}}
     for fold in FOLDS:
-        func, y_of = test_probs(RUNS / f"vt-Qp2s-ens5-loco-{fold}", RUNS / f"vt-Qp2s-loco-{fold}")
-        conv, _ = test_probs(RUNS / f"vt-A-loco-{fold}", RUNS / f"vt-A-loco-{fold}")
+        func, y_of = test_probs(RUNS / f"vt-Qp2s-ens5-loco-{fold}", run_folder("Qp2s", 0, fold))
+        conv, _ = test_probs(run_folder("A", 0, fold), run_folder("A", 0, fold))
         common = [p for p in func if p in conv]
         y = np.array([y_of[p] for p in common])
         pf, pc = np.array([func[p] for p in common]), np.array([conv[p] for p in common])
